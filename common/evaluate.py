@@ -1,0 +1,181 @@
+"""Score precomputed embeddings with a protocol; writes result JSON and a ROC PNG beside it.
+
+    python -m common.evaluate --protocol lfw --embeddings E.npy --list images.txt --pairs pairs.txt --out r.json
+    python -m common.evaluate --protocol blufr --embeddings E.npy [--list images.txt] --config cfg.mat --out r.json
+    python -m common.evaluate --protocol bin --embeddings E.npy [--flip_embeddings F.npy] --pairs lfw.bin --out r.json
+
+Row i of E.npy is image i of the list (one relative path per line, optional label column). For ``lfw`` the
+pairs file may also be LightCNN's ``lfw_pairs.mat`` (indices into the list). For ``bin`` rows follow the
+.bin's image order. Without --pairs / --config the copies shipped in ``protocols/`` are used.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from common.protocols import binsets, blufr, lfw, roc  # noqa: E402
+from common.protocols.listfile import key_index, read_image_list  # noqa: E402
+from common.protocols.plots import write_result  # noqa: E402
+
+SHIPPED = {"lfw": os.path.join(ROOT, "protocols", "lfw_pairs.txt"),
+           "blufr": os.path.join(ROOT, "protocols", "blufr_lfw_config.mat")}
+LFW_FARS = (0.01, 0.001, 0.0)
+
+
+def _roc_metrics(scores, labels, fars=LFW_FARS):
+    fpr, tpr, thr = roc.roc_curve(scores, labels)
+    out = {"auc": roc.auc(fpr, tpr), "100%-EER": roc.eer_accuracy(fpr, tpr)}
+    for far, (t, th) in zip(fars, roc.tpr_at_far(fpr, tpr, thr, fars)):
+        out[f"TPR@FAR={far * 100:g}%"] = t
+        out[f"threshold@FAR={far * 100:g}%"] = th
+    return out, {"far": fpr.tolist(), "tpr": tpr.tolist()}
+
+
+def evaluate_lfw(embeddings, names, pairs_path):
+    """LFW View 2 from ``pairs.txt`` (or LightCNN ``.mat``): 10-fold accuracy and ROC metrics on cosine scores."""
+    if str(pairs_path).lower().endswith(".mat"):
+        pairs = lfw.read_pairs_mat(pairs_path, names)
+    else:
+        pairs = lfw.read_pairs(pairs_path)
+    emb = _check_rows(embeddings, len(names))
+    scores = lfw.cosine_scores(emb, lfw.pair_indices(names, pairs, pairs_path))
+    out = {"protocol": "lfw", "pairs": len(scores), "images": len(names), "embedding_dim": emb.shape[1]}
+    out.update(lfw.kfold_accuracy(scores, pairs.issame, pairs.fold))
+    metrics, curve = _roc_metrics(scores, pairs.issame)
+    out.update(metrics)
+    out["roc"] = {"LFW 6000 pairs" if len(scores) == 6000 else "pairs": curve}
+    return out
+
+
+def evaluate_blufr(embeddings, config_path, image_names=None):
+    """BLUFR with the official config; rows follow ``image_names`` when given, else the config's imageList."""
+    cfg = blufr.load_config(config_path)
+    emb = np.asarray(embeddings)
+    if image_names is not None:
+        emb = _check_rows(emb, len(image_names))
+        index = key_index(image_names, "image list")
+        rows = []
+        for name in cfg.image_list:
+            k = os.path.splitext(name)[0]
+            if k not in index:
+                raise ValueError(f"{config_path}: image {name} is not in the image list")
+            rows.append(index[k])
+        emb = emb[rows]
+    out = {"protocol": "blufr", "images": len(cfg.image_list), "embedding_dim": int(emb.shape[1])}
+    out.update(blufr.evaluate(emb, cfg))
+    v = out["verification"]
+    out["roc"] = {"BLUFR verification (mean of trials)": {"far": v["mean_far"], "tpr": v["vr_mean"]}}
+    return out
+
+
+def evaluate_bin(emb, emb_flip, issame):
+    """insightface .bin protocol on embeddings of the .bin images (and of their flips, or None)."""
+    out = {"protocol": "bin", "images": int(len(emb)), "embedding_dim": int(np.shape(emb)[1])}
+    out.update(binsets.verification_metrics(emb, emb_flip, issame))
+    out["roc"] = {}
+    sets = [("no flip", np.asarray(emb))] + ([("flip", np.asarray(emb) + emb_flip)] if emb_flip is not None else [])
+    for name, e in sets:
+        metrics, curve = _roc_metrics(-binsets.pair_distances(e), issame)
+        out["roc_" + name.replace(" ", "_")] = {k: v for k, v in metrics.items() if not k.startswith("threshold")}
+        out["roc"][name] = curve
+    return out
+
+
+def _check_rows(embeddings, n, source="embeddings"):
+    emb = np.asarray(embeddings)
+    if emb.ndim != 2 or emb.shape[0] != n:
+        raise ValueError(f"{source}: expected {n} rows (one per listed image), got shape {emb.shape}")
+    return emb
+
+
+def _load_npy(path):
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read embeddings ({exc})") from None
+    if a.ndim != 2 or a.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: embeddings must be a 2-D numeric array, got {a.dtype} {a.shape}")
+    return a
+
+
+def run(args):
+    """Compute the metrics dict for parsed CLI ``args`` (files recorded with absolute paths)."""
+    files = {"embeddings": os.path.abspath(args.embeddings)}
+    emb = _load_npy(args.embeddings)
+    names = None
+    if args.list:
+        files["list"] = os.path.abspath(args.list)
+        names, _ = read_image_list(args.list)
+        emb = _check_rows(emb, len(names), args.embeddings)
+    if args.protocol == "lfw":
+        if names is None:
+            raise ValueError("--list is required for --protocol lfw")
+        pairs = args.pairs or SHIPPED["lfw"]
+        files["pairs"] = os.path.abspath(pairs)
+        out = evaluate_lfw(emb, names, pairs)
+    elif args.protocol == "blufr":
+        config = args.config or SHIPPED["blufr"]
+        files["config"] = os.path.abspath(config)
+        out = evaluate_blufr(emb, config, names)
+    else:
+        if not args.pairs:
+            raise ValueError("--pairs <file.bin> is required for --protocol bin (its issame flags are used)")
+        files["pairs"] = os.path.abspath(args.pairs)
+        issame = binsets.load_issame(args.pairs)
+        emb = _check_rows(emb, 2 * issame.size, args.embeddings)
+        flip = None
+        if args.flip_embeddings:
+            files["flip_embeddings"] = os.path.abspath(args.flip_embeddings)
+            flip = _check_rows(_load_npy(args.flip_embeddings), emb.shape[0], args.flip_embeddings)
+        out = evaluate_bin(emb, flip, issame)
+    out["files"] = files
+    return out
+
+
+def _table(out):
+    rows = []
+    for key, val in out.items():
+        if isinstance(val, float):
+            rows.append((key, f"{val:.5f}"))
+        elif isinstance(val, dict) and "accuracy_mean" in val:
+            rows.append((key, f"{val['accuracy_mean']:.5f} +- {val['accuracy_std']:.5f}"))
+        elif isinstance(val, dict) and "val_mean" in val:
+            rows.append((key, f"{val['val_mean']:.5f} +- {val['val_std']:.5f} (FAR {val['far_mean']:.5f})"))
+        elif isinstance(val, dict) and "mean_minus_std" in val:
+            rows.append((key, f"{val['mean_minus_std']:.5f} (mean {val['mean']:.5f}, std {val['std']:.5f})"))
+        elif isinstance(val, dict) and key.startswith("roc_"):
+            rows += [(f"{key}/{k}", f"{v:.5f}") for k, v in val.items()]
+    if "accuracy_mean" in out:
+        rows.insert(0, ("10-fold accuracy", f"{out['accuracy_mean']:.5f} +- {out['accuracy_std']:.5f}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows if k not in ("accuracy_mean", "accuracy_std"))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--protocol", required=True, choices=["lfw", "blufr", "bin"])
+    p.add_argument("--embeddings", required=True, help=".npy, row i = image i of --list")
+    p.add_argument("--list", help="image list: one relative path per line, optional label column")
+    p.add_argument("--pairs", help="lfw: pairs.txt or lfw_pairs.mat; bin: the .bin file")
+    p.add_argument("--config", help="blufr: blufr_lfw_config.mat")
+    p.add_argument("--flip_embeddings", help="bin: .npy of the horizontally flipped images")
+    p.add_argument("--out", required=True, help="result .json (the ROC PNG is written beside it)")
+    args = p.parse_args(argv)
+    try:
+        out = run(args)
+        json_path, png_path = write_result(args.out, out)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"{out['protocol']}: {out['images']} images, dim {out['embedding_dim']}")
+    print(_table(out))
+    print(f"wrote {json_path} and {png_path}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Python side of the C++ inference harness (ascend310_infer/): images -> .bin inputs, .bin outputs -> array.
+
+``preprocess`` writes one raw float32 CHW file per image, named by its index (``000000.bin``...) so the
+harness's sorted order is the input order, plus ``inputs.txt`` (the .bin names, for ``--input_list``) and
+``manifest.tsv`` (``stem<TAB>image path``). ``read_outputs`` reads the harness's ``<stem>.bin`` outputs in
+the order given. CLI (used by scripts/run_infer_310.sh)::
+
+    python -m common.infer310 preprocess --config MODEL.yaml --images DIR_OR_LIST --out_dir DIR
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+MANIFEST = "manifest.tsv"
+INPUT_LIST = "inputs.txt"
+
+
+def list_images(path):
+    """Image paths under a directory (recursive, sorted by relative path) or listed in a text file
+    (one a line, first column, relative to the file's folder)."""
+    if os.path.isdir(path):
+        found = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            found += [os.path.join(dirpath, f) for f in filenames if f.lower().endswith(IMAGE_EXTS)]
+        if not found:
+            raise ValueError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this directory")
+        return sorted(found, key=lambda p: os.path.relpath(p, path))
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such image directory or list file")
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, encoding="utf-8") as f:
+        names = [line.split()[0] for line in f if line.strip()]
+    if not names:
+        raise ValueError(f"{path}: image list is empty")
+    return [n if os.path.isabs(n) else os.path.join(base, n) for n in names]
+
+
+def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
+    """Write ``preprocess_fn(path)`` (float32 CHW) of each image to ``out_dir/<stem>.bin``; return the stems.
+
+    ``naming`` "index": stems are zero-padded indices in the given order; "stem": the image file stems
+    (must be unique). Also writes ``inputs.txt`` and ``manifest.tsv`` in ``out_dir``.
+    """
+    image_paths = list(image_paths)
+    if not image_paths:
+        raise ValueError(f"{out_dir}: no images to preprocess")
+    if naming == "index":
+        width = max(6, len(str(len(image_paths) - 1)))
+        stems = [f"{i:0{width}d}" for i in range(len(image_paths))]
+    elif naming == "stem":
+        stems = [os.path.splitext(os.path.basename(p))[0] for p in image_paths]
+        seen = {}
+        for stem, path in zip(stems, image_paths):
+            if stem in seen:
+                raise ValueError(f"{path}: file stem '{stem}' repeats {seen[stem]}; use naming='index'")
+            seen[stem] = path
+    else:
+        raise ValueError(f"naming must be 'index' or 'stem', got {naming!r}")
+    os.makedirs(out_dir, exist_ok=True)
+    shape = None
+    for stem, path in zip(stems, image_paths):
+        x = np.asarray(preprocess_fn(path))
+        if x.dtype != np.float32 or x.ndim != 3:
+            raise ValueError(f"{path}: preprocessing gave {x.dtype} {x.shape}, expected float32 CHW")
+        if shape is None:
+            shape = x.shape
+        elif x.shape != shape:
+            raise ValueError(f"{path}: preprocessed shape {x.shape} differs from the first image's {shape}")
+        np.ascontiguousarray(x).tofile(os.path.join(out_dir, stem + ".bin"))
+    with open(os.path.join(out_dir, INPUT_LIST), "w", encoding="utf-8") as f:
+        f.writelines(stem + ".bin\n" for stem in stems)
+    with open(os.path.join(out_dir, MANIFEST), "w", encoding="utf-8") as f:
+        f.writelines(f"{stem}\t{os.path.abspath(path)}\n" for stem, path in zip(stems, image_paths))
+    return stems
+
+
+def read_manifest(path):
+    """``manifest.tsv`` -> (stems, image paths), in input order."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: manifest not found")
+    stems, images = [], []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 2:
+                raise ValueError(f"{path}: line {n}: expected 'stem<TAB>image path'")
+            stems.append(parts[0])
+            images.append(parts[1])
+    return stems, images
+
+
+def read_outputs(out_dir, stems, dim):
+    """Read ``out_dir/<stem>.bin`` (float32, ``dim`` values each) in the order of ``stems`` -> (N, dim)."""
+    out = np.empty((len(stems), dim), np.float32)
+    for i, stem in enumerate(stems):
+        path = os.path.join(out_dir, stem + ".bin")
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: output file missing")
+        size = os.path.getsize(path)
+        if size != 4 * dim:
+            raise ValueError(f"{path}: {size} bytes, expected {4 * dim} (float32 x {dim})")
+        out[i] = np.fromfile(path, np.float32)
+    return out
+
+
+def read_latency(path):
+    """The harness's latency file (``key=value`` words) -> dict; numbers as float."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: latency file not found")
+    with open(path, encoding="utf-8") as f:
+        words = f.read().split()
+    result = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise ValueError(f"{path}: expected key=value, got {word!r}")
+        try:
+            result[key] = float(value)
+        except ValueError:
+            result[key] = value
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m common.infer310")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("preprocess", help="images -> float32 CHW .bin files for the C++ harness")
+    p.add_argument("--config", required=True, help="model YAML with a 'preprocess' mapping")
+    p.add_argument("--images", required=True, help="image directory or list file")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--naming", choices=("index", "stem"), default="index")
+    args = parser.parse_args(argv)
+
+    from common.config import read_yaml
+    from common.data.transforms import Preprocess
+
+    cfg = read_yaml(args.config)
+    if "preprocess" not in cfg:
+        raise SystemExit(f"error: {args.config}: no 'preprocess' mapping")
+    try:
+        paths = list_images(args.images)
+        stems = preprocess(paths, Preprocess.from_config(cfg["preprocess"]).eval_array, args.out_dir, args.naming)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}")
+    print(f"preprocess: {len(stems)} images -> {args.out_dir} ({INPUT_LIST}, {MANIFEST})")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    main()

@@ -1,0 +1,71 @@
+"""MobileFaceNet as in the MindSpore CosFace model: 3x112x112 -> 128-d embedding, about 1.0 M params.
+
+conv3x3 s2 (64) -> depthwise 3x3 (64) -> inverted-residual bottlenecks [t, c, n, s] ->
+conv1x1 (512) -> 7x7 depthwise linear "GDC" -> conv1x1 linear (512 -> D) + BN -> (N, D).
+Every conv is bias-free and followed by BN; PReLU after the non-linear ones. Convs He-normal (fan_out).
+"""
+from mindspore import nn, ops
+from mindspore.common.initializer import HeNormal
+
+from common.nets import BACKBONES
+
+BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+
+
+class ConvBN(nn.Cell):
+    """k x k conv (depthwise when ``depthwise``) + BN, then PReLU unless ``linear``."""
+
+    def __init__(self, cin, cout, k, stride=1, depthwise=False, linear=False):
+        super().__init__()
+        layers = [nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=(k // 2 if k == 3 else 0),
+                            group=cin if depthwise else 1, has_bias=False,
+                            weight_init=HeNormal(mode="fan_out")),
+                  nn.BatchNorm2d(cout)]
+        if not linear:
+            layers.append(nn.PReLU(cout))
+        self.block = nn.SequentialCell(layers)
+
+    def construct(self, x):
+        return self.block(x)
+
+
+class Bottleneck(nn.Cell):
+    """1x1 expand (x t) -> 3x3 depthwise (stride) -> 1x1 linear project; residual when shapes match."""
+
+    def __init__(self, cin, cout, stride, expansion):
+        super().__init__()
+        mid = cin * expansion
+        self.residual = stride == 1 and cin == cout
+        self.body = nn.SequentialCell([ConvBN(cin, mid, 1), ConvBN(mid, mid, 3, stride, depthwise=True),
+                                       ConvBN(mid, cout, 1, linear=True)])
+
+    def construct(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class MobileFaceNet(nn.Cell):
+    """MobileFaceNet with the given bottleneck table and embedding size."""
+
+    def __init__(self, embedding_size=128, bottlenecks=BOTTLENECKS):
+        super().__init__()
+        self.embedding_size = int(embedding_size)
+        self.input_size = (3, 112, 112)
+        layers = [ConvBN(3, 64, 3, 2), ConvBN(64, 64, 3, depthwise=True)]
+        cin = 64
+        for t, c, n, s in bottlenecks:
+            for i in range(n):
+                layers.append(Bottleneck(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [ConvBN(cin, 512, 1), ConvBN(512, 512, 7, depthwise=True, linear=True),
+                   ConvBN(512, self.embedding_size, 1, linear=True)]
+        self.body = nn.SequentialCell(layers)
+
+    def construct(self, x):
+        return ops.flatten(self.body(x))
+
+
+@BACKBONES.register()
+def mobilefacenet(embedding_size=128):
+    """MobileFaceNet of the MindSpore CosFace recipe, input 3x112x112."""
+    return MobileFaceNet(embedding_size)

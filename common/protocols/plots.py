@@ -1,0 +1,80 @@
+"""Result files: metrics JSON (atomic) and a ROC PNG beside it (``<stem>_roc.png``)."""
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+FAR_MIN = 1e-5
+
+
+def _plain(obj):
+    """JSON-ready copy: numpy scalars/arrays to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _atomic_write(path, write):
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def plot_roc(png_path, curves, title="ROC"):
+    """Plot ``{label: (far, tpr)}`` with log FAR from 1e-5 to 1 and TPR in [0, 1]; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    for label, (far, tpr) in curves.items():
+        far, tpr = np.asarray(far, np.float64), np.asarray(tpr, np.float64)
+        keep = far >= FAR_MIN
+        ax.plot(far[keep], tpr[keep], label=label)
+    ax.set_xscale("log")
+    ax.set_xlim(FAR_MIN, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    try:
+        _atomic_write(png_path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def write_result(out_json, metrics):
+    """Write ``metrics`` as JSON and ``<stem>_roc.png`` from ``metrics['roc']`` ({label: {far, tpr}}).
+
+    Returns (json_path, png_path). Non-finite numbers are written as null.
+    """
+    if not metrics.get("roc"):
+        raise ValueError(f"{out_json}: metrics need a 'roc' entry {{label: {{'far': [...], 'tpr': [...]}}}}")
+    png = os.path.splitext(out_json)[0] + "_roc.png"
+    curves = {k: (v["far"], v["tpr"]) for k, v in metrics["roc"].items()}
+    plot_roc(png, curves, title=str(metrics.get("protocol", "ROC")).upper())
+    text = json.dumps(_plain(metrics), indent=1, allow_nan=False).encode("utf-8")
+    _atomic_write(out_json, lambda f: f.write(text))
+    return out_json, png

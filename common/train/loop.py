@@ -1,0 +1,94 @@
+"""The training loop every model uses: compiled step, schedule, progress, checkpoints, resume.
+
+A model hands over ``net_with_loss(images, labels) -> loss``, the parameters to train, the
+optimizer rules from its YAML and a ``dataset_fn(epoch, skip_batches) -> (dataset, steps)``.
+The loop runs graph mode, prints progress, checkpoints atomically every ``save_every_steps``
+and at each epoch end (rank 0 only), resumes from a checkpoint with the same schedule, and
+stops on a NaN/inf loss without touching the last good checkpoint.
+"""
+import math
+import os
+
+import mindspore as ms
+import numpy as np
+
+from common import amp
+from common.train.checkpoint import CheckpointManager, load_into
+from common.train.lr import lr_from_config
+from common.train.optim import build_optimizer
+from common.train.progress import Progress
+
+
+class NonFiniteLoss(SystemExit):
+    pass
+
+
+def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, amp_cells=(), rank=0, world=1,
+        lr_scale=1.0, printer=print, on_epoch_end=None):
+    """Train; returns a dict with the final loss, last checkpoint and steps run."""
+    device = cfg.get("device_target", "CPU")
+    level, scale, dynamic = amp.resolve(device, cfg.get("amp_level"), cfg.get("amp_dtype", "float16"),
+                                        cfg.get("loss_scale"))
+    for cell in amp_cells:
+        amp.apply(cell, level, cfg.get("amp_dtype", "float16"))
+    lr = lr_from_config(cfg, steps_per_epoch, lr_scale)
+    optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.weight_decay, cfg.get("momentum", 0.9),
+                                cfg.get("param_groups") or (), cfg.get("nesterov", False),
+                                loss_scale=1.0 if dynamic else scale)
+    train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic)
+    train_net.set_train(True)
+
+    manager = CheckpointManager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5))
+    start_epoch, start_step = 0, 0
+    resume = cfg.get("resume")
+    if resume:
+        path = manager.latest() if resume is True or resume == "latest" else resume
+        if path is None:
+            printer(f"resume: no checkpoint in {cfg.ckpt_dir}, starting from scratch")
+        else:
+            meta = load_into(train_net, path)
+            start_epoch, start_step = meta.get("meta_epoch", 0), meta.get("meta_step", 0)
+            printer(f"resumed from {path}: epoch {start_epoch + 1}, step {start_step} of that epoch")
+
+    epochs = int(cfg.epochs)
+    total = epochs * steps_per_epoch
+    global_step = start_epoch * steps_per_epoch + start_step
+    progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world)
+    save_every = int(cfg.get("save_every_steps", 0) or 0)
+    last_ckpt, last_loss = manager.latest(), float("nan")
+    for epoch in range(start_epoch, epochs):
+        skip = start_step if epoch == start_epoch else 0
+        data, steps = dataset_fn(epoch, skip)
+        step_in_epoch = skip
+        for images, labels in data.create_tuple_iterator():
+            out = train_net(images, labels)
+            loss = out[0] if isinstance(out, tuple) else out
+            last_loss = float(loss.asnumpy())
+            step_in_epoch += 1
+            global_step += 1
+            if not math.isfinite(last_loss):
+                raise NonFiniteLoss(
+                    f"error: loss is {last_loss} at epoch {epoch + 1} step {step_in_epoch}; training stopped. "
+                    f"Last good checkpoint (untouched): {last_ckpt or 'none'}. Lower the lr or use amp_level O0.")
+            progress.update(global_step, epoch, epochs, step_in_epoch, steps_per_epoch, last_loss,
+                            float(lr[min(global_step - 1, len(lr) - 1)]))
+            if rank == 0 and save_every and global_step % save_every == 0 and step_in_epoch < steps_per_epoch:
+                last_ckpt = manager.save(train_net, epoch, step_in_epoch, global_step, num_classes)
+            if step_in_epoch >= steps_per_epoch:
+                break
+        if rank == 0:
+            last_ckpt = manager.save(train_net, epoch + 1, 0, global_step, num_classes)
+            printer(f"epoch {epoch + 1} done, checkpoint {last_ckpt}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, train_net)
+    return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
+
+
+def set_graph_mode(enabled=True):
+    ms.set_context(mode=ms.GRAPH_MODE if enabled else ms.PYNATIVE_MODE)
+
+
+def seed_everything(seed):
+    ms.set_seed(int(seed))
+    np.random.seed(int(seed) % (2 ** 32))
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))

@@ -1,0 +1,47 @@
+"""Optimizers with parameter groups chosen by name rules.
+
+Rules are tried in order; the first whose ``match`` (a substring, or a list of them) is
+found in the parameter name sets that parameter's ``lr_mult`` and ``weight_decay``.
+LightCNN's recipe, for example::
+
+    param_groups:
+      - {match: fc2.bias, lr_mult: 20, weight_decay: 0}
+      - {match: fc2.weight, lr_mult: 10}
+      - {match: bias, lr_mult: 2, weight_decay: 0}
+
+Parameters no rule matches get lr x1 and the optimizer's weight decay.
+"""
+from mindspore import nn
+
+
+def _matches(rule, name):
+    m = rule["match"]
+    return any(s in name for s in ([m] if isinstance(m, str) else m))
+
+
+def param_groups(params, lr, weight_decay, rules=()):
+    """Group ``params`` by rule; ``lr`` is a per-step array (or float). Returns MindSpore group dicts."""
+    buckets = {}
+    for p in params:
+        rule = next((r for r in rules if _matches(r, p.name)), {})
+        key = (float(rule.get("lr_mult", 1.0)), float(rule.get("weight_decay", weight_decay)))
+        buckets.setdefault(key, []).append(p)
+    groups = []
+    for (mult, wd), ps in buckets.items():
+        group_lr = [float(v) * mult for v in lr] if hasattr(lr, "__len__") else float(lr) * mult
+        groups.append({"params": ps, "lr": group_lr, "weight_decay": wd})
+    return groups
+
+
+def build_optimizer(kind, params, lr, weight_decay=0.0, momentum=0.9, rules=(), nesterov=False, loss_scale=1.0):
+    """``kind`` in sgd | adam | adamw; ``lr`` a per-step array; grouped by ``rules``."""
+    groups = param_groups(params, lr, weight_decay, rules)
+    base_lr = [float(v) for v in lr] if hasattr(lr, "__len__") else float(lr)
+    if kind == "sgd":
+        return nn.Momentum(groups, learning_rate=base_lr, momentum=momentum, use_nesterov=nesterov,
+                           loss_scale=loss_scale)
+    if kind == "adam":
+        return nn.Adam(groups, learning_rate=base_lr, loss_scale=loss_scale)
+    if kind == "adamw":
+        return nn.AdamWeightDecay(groups, learning_rate=base_lr)
+    raise ValueError(f"unknown optimizer '{kind}' (sgd, adam, adamw)")

@@ -1,0 +1,57 @@
+"""What every train.py does before and around the loop: device, mode, seed, ranks, logs, data."""
+import os
+import sys
+
+from common import distributed
+from common.config import print_config
+from common.data.dataset import BadImages, build_epoch_dataset
+from common.data.folder import load_training_set
+
+
+class Tee:
+    """Write to the console and to a per-rank log file."""
+
+    def __init__(self, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.file = open(path, "a", buffering=1, encoding="utf-8")
+
+    def __call__(self, line):
+        print(line, flush=True)
+        self.file.write(line + "\n")
+
+
+def start(cfg):
+    """Set device and graph mode, seed, initialise ranks; fill out_dir/ckpt_dir; returns (rank, world, log)."""
+    from common.env import set_device
+    from common.train.loop import seed_everything, set_graph_mode
+
+    cfg.device_target = set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
+    set_graph_mode(cfg.get("graph_mode", True))
+    rank, world = distributed.init(cfg.device_target)
+    seed_everything(cfg.get("seed", 0))
+    cfg.out_dir = os.path.abspath(cfg.out_dir)
+    cfg.ckpt_dir = os.path.abspath(cfg.get("ckpt_dir") or os.path.join(cfg.out_dir, "ckpt"))
+    log = Tee(os.path.join(cfg.out_dir, "logs", f"train_rank{rank}.log"))
+    if rank == 0:
+        print_config(cfg, f"{os.path.basename(sys.argv[0])} (world size {world})")
+    return rank, world, log
+
+
+def image_classification_data(cfg, preprocess, rank=0, world=1):
+    """Identity folders / list file -> (labels, classes, dataset_fn, steps_per_epoch, bad-image record)."""
+    paths, labels, classes = load_training_set(cfg.get("train_root"), cfg.get("train_list"))
+    if cfg.get("num_classes") and int(cfg.num_classes) != len(classes):
+        raise SystemExit(f"error: config num_classes={cfg.num_classes} but the training data "
+                         f"({cfg.get('train_list') or cfg.get('train_root')}) has {len(classes)} identities")
+    per_rank = -(-len(paths) // world)
+    steps = per_rank // cfg.batch_size
+    if steps == 0:
+        raise SystemExit(f"error: {len(paths)} images cannot fill one batch of {cfg.batch_size} on {world} rank(s)")
+    bad = BadImages()
+
+    def dataset_fn(epoch, skip):
+        data, _ = build_epoch_dataset(paths, labels, preprocess, cfg.batch_size, epoch, cfg.get("seed", 0),
+                                      rank, world, skip, cfg.get("workers", 2), bad)
+        return data, steps
+
+    return labels, classes, dataset_fn, steps, bad

@@ -1,0 +1,1 @@
+"""FaceNet networks, triplet loss and offline triplet lists (MindSpore)."""

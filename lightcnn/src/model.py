@@ -1,0 +1,19 @@
+"""LightCNN glue: build the training network and the embedding network from the config."""
+from mindspore import nn
+
+from common.data.transforms import Preprocess
+from lightcnn.src.lightcnn import LIGHTCNN, LightCNNClassifier
+
+
+def build_backbone(cfg):
+    _, h, w = Preprocess.from_config(cfg.preprocess).output_size
+    return LIGHTCNN.create(cfg.model, input_hw=(h, w))
+
+
+def build_classifier(cfg, num_classes):
+    backbone = build_backbone(cfg)
+    return LightCNNClassifier(backbone, num_classes, cfg.get("dropout", 0.5), fc2_bias=cfg.model != "lightcnn29v2")
+
+
+def build_loss():
+    return nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")

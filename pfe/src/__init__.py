@@ -1,0 +1,1 @@
+"""PFE building blocks: uncertainty module, frozen-backbone net, MLS loss/score, template fusion."""

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One C++ inference pipeline for every model: preprocess -> build (if needed) -> infer -> postprocess.
+#
+# usage: bash scripts/run_infer_310.sh MODEL_PATH DATASET_PATH [DEVICE_ID] [DEVICE_TARGET]
+#   MODEL_PATH     Ascend: the exported .mindir (loaded directly);
+#                  CPU/GPU: the exported .onnx (converted here to a Lite model), or a Lite .mindir made before
+#   DATASET_PATH   image directory or image list file
+#   DEVICE_ID      default 0;  DEVICE_TARGET  Ascend (default) | GPU | CPU
+# Environment (a model's thin run_infer_310.sh sets these):
+#   CONFIG       model YAML holding the 'preprocess' mapping (required)
+#   POSTPROCESS  python script, run as: POSTPROCESS --manifest M --result_dir R --dataset_path D --config C
+#   WORK_DIR     folder for inputs, results and logs (default ./infer_310)
+#   PYTHON       interpreter (default: the repository's .venv, else python3)
+set -euo pipefail
+
+if [[ $# -lt 2 || $# -gt 4 ]]; then
+  sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+MODEL_PATH="$(realpath -m "$1")"
+DATASET_PATH="$(realpath -m "$2")"
+DEVICE_ID="${3:-0}"
+DEVICE_TARGET="${4:-Ascend}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK_DIR="$(realpath -m "${WORK_DIR:-./infer_310}")"
+PY="${PYTHON:-}"
+if [[ -z "$PY" ]]; then
+  if [[ -x "$ROOT/.venv/bin/python" ]]; then PY="$ROOT/.venv/bin/python"; else PY="python3"; fi
+fi
+export GLOG_v="${GLOG_v:-3}"  # MindSpore Lite's own log: errors only
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # so the POSTPROCESS hook can import common
+
+die() { echo "error: $*" >&2; exit 1; }
+[[ -f "$MODEL_PATH" ]] || die "$MODEL_PATH: model file not found"
+[[ -e "$DATASET_PATH" ]] || die "$DATASET_PATH: dataset not found"
+[[ -n "${CONFIG:-}" && -f "$CONFIG" ]] || die "${CONFIG:-CONFIG}: set CONFIG to the model YAML (with 'preprocess')"
+CONFIG="$(realpath "$CONFIG")"
+if [[ -n "${POSTPROCESS:-}" ]]; then
+  [[ -f "$POSTPROCESS" ]] || die "$POSTPROCESS: POSTPROCESS script not found"
+  POSTPROCESS="$(realpath "$POSTPROCESS")"
+fi
+case "$DEVICE_TARGET" in Ascend|GPU|CPU) ;; *) die "DEVICE_TARGET must be Ascend, GPU or CPU, got '$DEVICE_TARGET'" ;; esac
+mkdir -p "$WORK_DIR"
+BUILD="$ROOT/ascend310_infer/build"
+
+echo "== build"
+bash "$ROOT/ascend310_infer/build.sh" >"$WORK_DIR/build.log" 2>&1 || die "build failed, see $WORK_DIR/build.log"
+
+echo "== model"
+INFER_MODEL="$MODEL_PATH"
+case "$DEVICE_TARGET:${MODEL_PATH##*.}" in
+  Ascend:mindir) echo "Ascend: loading the MINDIR directly: $MODEL_PATH" ;;
+  Ascend:*) die "$MODEL_PATH: Ascend loads the exported .mindir; export with file_format MINDIR" ;;
+  *:onnx)
+    [[ -x "$BUILD/faceid_convert" ]] || die "$BUILD/faceid_convert missing: this MindSpore package has no converter"
+    echo "$DEVICE_TARGET: converting ONNX to a MindSpore Lite model (Lite cannot read MindSpore 2.x MINDIR)"
+    "$BUILD/faceid_convert" "$MODEL_PATH" "$WORK_DIR/model_lite" >"$WORK_DIR/convert.log" 2>&1 ||
+      die "conversion failed, see $WORK_DIR/convert.log"
+    INFER_MODEL="$WORK_DIR/model_lite.mindir" ;;
+  *:mindir) echo "$DEVICE_TARGET: using $MODEL_PATH as a Lite model made by faceid_convert" ;;
+  *) die "$MODEL_PATH: expected .onnx or .mindir" ;;
+esac
+
+echo "== preprocess"
+(cd "$ROOT" && "$PY" -m common.infer310 preprocess --config "$CONFIG" --images "$DATASET_PATH" \
+  --out_dir "$WORK_DIR/input")
+
+echo "== infer"
+"$BUILD/faceid_infer" --model_path "$INFER_MODEL" --input_list "$WORK_DIR/input/inputs.txt" \
+  --output_dir "$WORK_DIR/result" --device_target "$DEVICE_TARGET" --device_id "$DEVICE_ID" \
+  --latency_file "$WORK_DIR/latency.txt" 2>"$WORK_DIR/infer.log" ||
+  die "inference failed: $(grep '^error: ' "$WORK_DIR/infer.log" | tail -n 1 | cut -c8-) (log: $WORK_DIR/infer.log)"
+
+echo "== postprocess"
+if [[ -n "${POSTPROCESS:-}" ]]; then
+  (cd "$ROOT" && "$PY" "$POSTPROCESS" --manifest "$WORK_DIR/input/manifest.tsv" --result_dir "$WORK_DIR/result" \
+    --dataset_path "$DATASET_PATH" --config "$CONFIG")
+else
+  echo "no POSTPROCESS set; outputs in $WORK_DIR/result (order: $WORK_DIR/input/manifest.tsv)"
+fi
+echo "latency: $(cat "$WORK_DIR/latency.txt")"
