@@ -19,7 +19,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 
 from common.protocols import binsets, blufr, lfw, roc  # noqa: E402
-from common.protocols.listfile import key_index, read_image_list  # noqa: E402
+from common.protocols.listfile import image_key, key_index, read_image_list  # noqa: E402
 from common.protocols.plots import write_result  # noqa: E402
 
 SHIPPED = {"lfw": os.path.join(ROOT, "protocols", "lfw_pairs.txt"),
@@ -61,7 +61,7 @@ def evaluate_blufr(embeddings, config_path, image_names=None):
         index = key_index(image_names, "image list")
         rows = []
         for name in cfg.image_list:
-            k = os.path.splitext(name)[0]
+            k = image_key(name)
             if k not in index:
                 raise ValueError(f"{config_path}: image {name} is not in the image list")
             rows.append(index[k])
@@ -127,6 +127,9 @@ def run(args):
             raise ValueError("--pairs <file.bin> is required for --protocol bin (its issame flags are used)")
         files["pairs"] = os.path.abspath(args.pairs)
         issame = binsets.load_issame(args.pairs)
+        if issame.all() or not issame.any():
+            raise ValueError(f"{args.pairs}: all {issame.size} pairs have issame={bool(issame[0])}; "
+                             f"the protocol needs same and different pairs")
         emb = _check_rows(emb, 2 * issame.size, args.embeddings)
         flip = None
         if args.flip_embeddings:

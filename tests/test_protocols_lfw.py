@@ -143,3 +143,14 @@ def test_shipped_copy_is_identical():
         pytest.skip("needs both protocols/lfw_pairs.txt and ../shared/fixtures/lfw_pairs.txt")
     with open(CANDIDATES[0], "rb") as a, open(shared, "rb") as b:
         assert a.read() == b.read()
+
+
+def test_image_list_errors(tmp_path):
+    p = _write(tmp_path, "l.txt", "a/a_0001.jpg 1\na/a_0002.jpg\n")
+    with pytest.raises(ValueError, match=r"l\.txt:2: some lines have a label column"):
+        read_image_list(p)
+    p = _write(tmp_path, "m.txt", "a/a_0001.jpg\n\nb.jpg\n\n")
+    with pytest.raises(ValueError, match=r"m\.txt:2: expected 'relative/path \[label\]'"):
+        read_image_list(p)
+    assert read_image_list(_write(tmp_path, "n.txt", "x/a_1.jpg 3\ny/b_2.png 4\n\n")) == (["x/a_1.jpg", "y/b_2.png"],
+                                                                                          ["3", "4"])

@@ -1,0 +1,1 @@
+"""Numpy-only face verification protocols: roc, lfw, blufr, binsets, plots, listfile."""

@@ -1,0 +1,56 @@
+"""Export an embedding network (classifier dropped) to MINDIR / ONNX / AIR, with a parity check.
+
+MINDIR is reloaded with ``mindspore.load`` + ``nn.GraphCell`` and ONNX run with onnxruntime;
+both must reproduce the Python network on a random batch within ``tol`` or the export fails.
+AIR needs the Ascend backend (MindSpore for Ascend with CANN) and is refused elsewhere.
+"""
+import os
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
+
+
+def export(net, input_size, file_name, file_format="MINDIR", batch_size=1, device="CPU"):
+    """Write ``file_name`` + suffix; returns the path. ``input_size`` is (C, H, W)."""
+    fmt = file_format.upper()
+    if fmt not in SUFFIX:
+        raise SystemExit(f"error: --file_format must be MINDIR, ONNX or AIR, got {file_format!r}")
+    if fmt == "AIR" and device != "Ascend":
+        raise SystemExit("error: AIR export needs the Ascend backend (MindSpore for Ascend with the CANN toolkit, "
+                         "--device_target Ascend); on this device export MINDIR or ONNX")
+    net.set_train(False)
+    os.makedirs(os.path.dirname(os.path.abspath(file_name)) or ".", exist_ok=True)
+    base = file_name[: -len(SUFFIX[fmt])] if file_name.endswith(SUFFIX[fmt]) else file_name
+    x = ms.Tensor(np.zeros((batch_size,) + tuple(input_size), np.float32))
+    ms.export(net, x, file_name=base, file_format=fmt)
+    return base + SUFFIX[fmt]
+
+
+def run_exported(path, x):
+    """Outputs of an exported MINDIR / ONNX file on ``x`` (numpy), as a list of arrays."""
+    if path.endswith(".mindir"):
+        graph = nn.GraphCell(ms.load(path))
+        out = graph(ms.Tensor(x))
+        return [o.asnumpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
+    if path.endswith(".onnx"):
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})
+    raise ValueError(f"{path}: cannot run this format here")
+
+
+def parity(net, path, input_size, batch_size=1, tol=1e-4, seed=0):
+    """Max |exported - Python| on a random batch; SystemExit if above ``tol``."""
+    x = np.random.default_rng(seed).standard_normal((batch_size,) + tuple(input_size)).astype(np.float32)
+    net.set_train(False)
+    ref = net(ms.Tensor(x))
+    ref = [r.asnumpy() for r in (ref if isinstance(ref, (tuple, list)) else [ref])]
+    got = run_exported(path, x)
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, got))
+    if not diff <= tol:
+        raise SystemExit(f"error: {path}: exported outputs differ from the Python network by {diff:.3g} (> {tol})")
+    return diff

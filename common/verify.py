@@ -1,0 +1,69 @@
+"""Evaluation flows shared by every model's eval script: images -> embeddings -> protocol -> JSON + PNG."""
+import os
+
+import numpy as np
+
+from common.embed import extract
+from common.evaluate import evaluate_bin, evaluate_lfw
+from common.protocols import binsets, lfw
+from common.protocols.plots import write_result
+
+
+def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch_size=64, log=print, flip=False,
+               extra=None):
+    """LFW View 2 on an image folder: embed every image the pairs name, score, write JSON + ROC PNG.
+
+    ``flip`` adds the horizontally flipped image's embedding to each embedding (as the .bin protocol does).
+    """
+    pairs_path = pairs_path or os.path.join(data_root, "pairs.txt")
+    try:
+        pairs = lfw.read_pairs(pairs_path)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    names = sorted(set(pairs.first) | set(pairs.second))
+    missing = [n for n in names if not os.path.isfile(os.path.join(data_root, n))]
+    if missing:
+        raise SystemExit(f"error: {pairs_path}: names {len(missing)} image(s) missing under {data_root}, "
+                         f"e.g. {missing[0]}")
+    paths = [os.path.join(data_root, n) for n in names]
+    emb = extract(net, paths, preprocess, batch_size, flip=flip, desc="LFW embeddings")
+    if flip:
+        emb = emb[0] + emb[1]
+    result = evaluate_lfw(emb, names, pairs_path)
+    result["files"] = {"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(data_root)}
+    result["flip"] = bool(flip)
+    result.update(extra or {})
+    if out_json:
+        json_path, png = write_result(out_json, result)
+        log(f"wrote {json_path} and {png}")
+    return result
+
+
+def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, extra=None):
+    """insightface .bin set: embed images and flips, accuracy with/without flip, VAL@FAR, XNorm."""
+    try:
+        images, issame = binsets.load_bin(bin_path)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    encoded = [_encode(img) for img in images]
+    emb, emb_flip = extract(net, encoded, preprocess, batch_size, flip=True, desc=os.path.basename(bin_path))
+    result = evaluate_bin(emb, emb_flip, np.asarray(issame))
+    result["files"] = {"bin": os.path.abspath(bin_path)}
+    result.update(extra or {})
+    if out_json:
+        json_path, png = write_result(out_json, result)
+        log(f"wrote {json_path} and {png}")
+    return result
+
+
+def _encode(rgb):
+    """Re-encode a decoded RGB image losslessly so the model's one preprocessing path decodes it."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return buf.tobytes()
+
+
+def summary_lines(result):
+    keys = ["accuracy_mean", "100%-EER", "TPR@FAR=1%", "TPR@FAR=0.1%", "TPR@FAR=0%", "auc"]
+    return ", ".join(f"{k} {result[k] * 100:.2f}" for k in keys if k in result)
