@@ -3,7 +3,8 @@
 #
 # usage: bash scripts/run_infer_310.sh MODEL_PATH DATASET_PATH [DEVICE_ID] [DEVICE_TARGET]
 #   MODEL_PATH     Ascend: the exported .mindir (loaded directly);
-#                  CPU/GPU: the exported .onnx (converted here to a Lite model), or a Lite .mindir made before
+#                  CPU/GPU: the exported .onnx (converted here to a Lite model); a .mindir with a sibling
+#                  .onnx of the same stem (export both) uses that .onnx; else a Lite .mindir made before
 #   DATASET_PATH   image directory or image list file
 #   DEVICE_ID      default 0;  DEVICE_TARGET  Ascend (default) | GPU | CPU
 # Environment (a model's thin run_infer_310.sh sets these):
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 4 ]]; then
-  sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 MODEL_PATH="$(realpath -m "$1")"
@@ -43,6 +44,14 @@ case "$DEVICE_TARGET" in Ascend|GPU|CPU) ;; *) die "DEVICE_TARGET must be Ascend
 mkdir -p "$WORK_DIR"
 BUILD="$ROOT/ascend310_infer/build"
 
+convert_onnx() {  # ONNX -> $WORK_DIR/model_lite.mindir, the model the CPU/GPU harness runs
+  [[ -x "$BUILD/faceid_convert" ]] || die "$BUILD/faceid_convert missing: this MindSpore package has no converter"
+  echo "$DEVICE_TARGET: converting ONNX to a MindSpore Lite model (Lite cannot read MindSpore 2.x MINDIR)"
+  "$BUILD/faceid_convert" "$1" "$WORK_DIR/model_lite" >"$WORK_DIR/convert.log" 2>&1 ||
+    die "conversion failed, see $WORK_DIR/convert.log"
+  INFER_MODEL="$WORK_DIR/model_lite.mindir"
+}
+
 echo "== build"
 bash "$ROOT/ascend310_infer/build.sh" >"$WORK_DIR/build.log" 2>&1 || die "build failed, see $WORK_DIR/build.log"
 
@@ -51,13 +60,14 @@ INFER_MODEL="$MODEL_PATH"
 case "$DEVICE_TARGET:${MODEL_PATH##*.}" in
   Ascend:mindir) echo "Ascend: loading the MINDIR directly: $MODEL_PATH" ;;
   Ascend:*) die "$MODEL_PATH: Ascend loads the exported .mindir; export with file_format MINDIR" ;;
-  *:onnx)
-    [[ -x "$BUILD/faceid_convert" ]] || die "$BUILD/faceid_convert missing: this MindSpore package has no converter"
-    echo "$DEVICE_TARGET: converting ONNX to a MindSpore Lite model (Lite cannot read MindSpore 2.x MINDIR)"
-    "$BUILD/faceid_convert" "$MODEL_PATH" "$WORK_DIR/model_lite" >"$WORK_DIR/convert.log" 2>&1 ||
-      die "conversion failed, see $WORK_DIR/convert.log"
-    INFER_MODEL="$WORK_DIR/model_lite.mindir" ;;
-  *:mindir) echo "$DEVICE_TARGET: using $MODEL_PATH as a Lite model made by faceid_convert" ;;
+  *:onnx) convert_onnx "$MODEL_PATH" ;;
+  *:mindir)
+    if [[ -f "${MODEL_PATH%.*}.onnx" ]]; then
+      echo "$DEVICE_TARGET: MindSpore Lite cannot read a MindSpore 2.x MINDIR; using the sibling ${MODEL_PATH%.*}.onnx"
+      convert_onnx "${MODEL_PATH%.*}.onnx"
+    else
+      echo "$DEVICE_TARGET: using $MODEL_PATH as a Lite model made by faceid_convert"
+    fi ;;
   *) die "$MODEL_PATH: expected .onnx or .mindir" ;;
 esac
 
@@ -68,8 +78,12 @@ echo "== preprocess"
 echo "== infer"
 "$BUILD/faceid_infer" --model_path "$INFER_MODEL" --input_list "$WORK_DIR/input/inputs.txt" \
   --output_dir "$WORK_DIR/result" --device_target "$DEVICE_TARGET" --device_id "$DEVICE_ID" \
-  --latency_file "$WORK_DIR/latency.txt" 2>"$WORK_DIR/infer.log" ||
+  --latency_file "$WORK_DIR/latency.txt" 2>"$WORK_DIR/infer.log" || {
+  grep -q "maximum mind ir version" "$WORK_DIR/infer.log" &&
+    die "$MODEL_PATH: a MindSpore MINDIR, which MindSpore Lite on $DEVICE_TARGET cannot read; $DEVICE_TARGET needs" \
+        "the ONNX file: export it too (export.py --file_format ONNX, same --file_name) so ${MODEL_PATH%.*}.onnx exists"
   die "inference failed: $(grep '^error: ' "$WORK_DIR/infer.log" | tail -n 1 | cut -c8-) (log: $WORK_DIR/infer.log)"
+}
 
 echo "== postprocess"
 if [[ -n "${POSTPROCESS:-}" ]]; then

@@ -75,11 +75,12 @@ def load_into(net, path, params=None, strict=True, skip=("learning_rate",)):
     """Load a checkpoint into ``net`` after checking every shape; a clear error on mismatch.
 
     Returns the checkpoint's meta values (epoch, step, num_classes) as ints where present.
-    Parameters of ``net`` missing from the file are an error when ``strict``.
+    Parameters of ``net`` missing from the file are an error when ``strict``. Names containing one of
+    ``skip`` (the per-step learning-rate arrays, rebuilt from the config) are neither checked nor loaded.
     """
     params = dict(params) if params is not None else read(path)
     meta = {k: int(_value(params.pop(k))) for k in META if k in params}
-    own = {p.name: p for p in net.get_parameters()}
+    own = {p.name: p for p in net.get_parameters() if not any(s in p.name for s in skip)}
     bad = []
     for name, p in own.items():
         if name in params and tuple(params[name].shape) != tuple(p.shape):
@@ -89,11 +90,11 @@ def load_into(net, path, params=None, strict=True, skip=("learning_rate",)):
         if "meta_num_classes" in meta:
             hint = f" (the checkpoint was trained with {meta['meta_num_classes']} classes)"
         raise CheckpointError(f"error: {path}: does not fit this network{hint}: " + "; ".join(bad[:3]))
-    missing = [n for n in own if n not in params and not any(s in n for s in skip)]
+    missing = [n for n in own if n not in params]
     if strict and missing:
         raise CheckpointError(f"error: {path}: lacks {len(missing)} parameter(s) of this network, "
                               f"e.g. {', '.join(missing[:3])}")
-    load = {n: v for n, v in params.items() if n in own and not any(s in n for s in skip)}
+    load = {n: v for n, v in params.items() if n in own}
     ms.load_param_into_net(net, load, strict_load=False)
     return meta
 

@@ -24,8 +24,12 @@ class NonFiniteLoss(SystemExit):
 
 
 def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, amp_cells=(), rank=0, world=1,
-        lr_scale=1.0, printer=print, on_epoch_end=None):
-    """Train; returns a dict with the final loss, last checkpoint and steps run."""
+        lr_scale=1.0, printer=print, on_epoch_end=None, on_step_end=None):
+    """Train; returns a dict with the final loss, last checkpoint and steps run.
+
+    ``on_step_end(global_step, epoch, train_net)`` runs after every step (after its checkpoint), e.g. a
+    periodic verification; ``on_epoch_end(epoch, train_net)`` after every epoch's checkpoint.
+    """
     device = cfg.get("device_target", "CPU")
     level, scale, dynamic = amp.resolve(device, cfg.get("amp_level"), cfg.get("amp_dtype", "float16"),
                                         cfg.get("loss_scale"))
@@ -55,6 +59,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     global_step = start_epoch * steps_per_epoch + start_step
     progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world)
     save_every = int(cfg.get("save_every_steps", 0) or 0)
+    max_steps = int(cfg.get("max_steps", 0) or 0)  # stop (with a checkpoint) after this many global steps
     last_ckpt, last_loss = manager.latest(), float("nan")
     for epoch in range(start_epoch, epochs):
         skip = start_step if epoch == start_epoch else 0
@@ -72,8 +77,16 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                     f"Last good checkpoint (untouched): {last_ckpt or 'none'}. Lower the lr or use amp_level O0.")
             progress.update(global_step, epoch, epochs, step_in_epoch, steps_per_epoch, last_loss,
                             float(lr[min(global_step - 1, len(lr) - 1)]))
-            if rank == 0 and save_every and global_step % save_every == 0 and step_in_epoch < steps_per_epoch:
+            stop = bool(max_steps) and global_step >= max_steps
+            if rank == 0 and step_in_epoch < steps_per_epoch and (
+                    stop or save_every and global_step % save_every == 0):
                 last_ckpt = manager.save(train_net, epoch, step_in_epoch, global_step, num_classes)
+            if on_step_end is not None:
+                on_step_end(global_step, epoch, train_net)
+            if stop and step_in_epoch < steps_per_epoch:
+                printer(f"stopped at step {global_step} (max_steps); resume with --resume true")
+                return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step,
+                        "train_net": train_net}
             if step_in_epoch >= steps_per_epoch:
                 break
         if rank == 0:
@@ -81,6 +94,8 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             printer(f"epoch {epoch + 1} done, checkpoint {last_ckpt}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, train_net)
+        if max_steps and global_step >= max_steps:
+            break
     return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
 
 

@@ -4,7 +4,7 @@ import sys
 
 from common import distributed
 from common.config import print_config
-from common.data.dataset import BadImages, build_epoch_dataset
+from common.data.dataset import BadImages, RecordItems, build_epoch_dataset
 from common.data.folder import load_training_set
 
 
@@ -37,12 +37,26 @@ def start(cfg):
     return rank, world, log
 
 
-def image_classification_data(cfg, preprocess, rank=0, world=1):
-    """Identity folders / list file -> (labels, classes, dataset_fn, steps_per_epoch, bad-image record)."""
+def training_items(cfg):
+    """The training samples a config names -> (items, labels, classes, read, name).
+
+    ``train_rec`` (insightface ``train.rec`` + ``train.idx``, or ``train_idx``) wins over ``train_list`` /
+    ``train_root``; items are then record keys read through ``read`` (see common.data.dataset.ImageSource).
+    """
+    if cfg.get("train_rec"):
+        rec = RecordItems(cfg.train_rec, cfg.get("train_idx"))
+        return rec.keys, rec.labels, rec.classes, rec.read, rec.name
     paths, labels, classes = load_training_set(cfg.get("train_root"), cfg.get("train_list"))
+    return paths, labels, classes, None, None
+
+
+def image_classification_data(cfg, preprocess, rank=0, world=1):
+    """Identity folders / list file / .rec -> (labels, classes, dataset_fn, steps_per_epoch, bad-image record)."""
+    paths, labels, classes, read, name = training_items(cfg)
     if cfg.get("num_classes") and int(cfg.num_classes) != len(classes):
         raise SystemExit(f"error: config num_classes={cfg.num_classes} but the training data "
-                         f"({cfg.get('train_list') or cfg.get('train_root')}) has {len(classes)} identities")
+                         f"({cfg.get('train_rec') or cfg.get('train_list') or cfg.get('train_root')}) "
+                         f"has {len(classes)} identities")
     per_rank = -(-len(paths) // world)
     steps = per_rank // cfg.batch_size
     if steps == 0:
@@ -51,7 +65,7 @@ def image_classification_data(cfg, preprocess, rank=0, world=1):
 
     def dataset_fn(epoch, skip):
         data, _ = build_epoch_dataset(paths, labels, preprocess, cfg.batch_size, epoch, cfg.get("seed", 0),
-                                      rank, world, skip, cfg.get("workers", 2), bad)
+                                      rank, world, skip, cfg.get("workers", 2), bad, read=read, name=name)
         return data, steps
 
     return labels, classes, dataset_fn, steps, bad
