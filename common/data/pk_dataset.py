@@ -9,7 +9,7 @@ identity: rows ``[i * K, (i + 1) * K)`` share one label. An identity with fewer 
 
 A resumed run passes ``skip_batches`` (the batches of this epoch already trained) and gets exactly the
 remaining batches of the same plan. An undecodable image is replaced by the next one in the epoch order
-with ITS OWN label, so labels always match images (that batch may then be one image short of P x K).
+with ITS OWN label, so labels always match images (that batch then holds one image of another identity).
 
     data, steps = build_pk_epoch_dataset(paths, labels, preprocess, P=32, K=4, epoch=e, seed=0,
                                          rank=rank, world=world, skip_batches=0, workers=2)
