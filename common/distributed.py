@@ -80,7 +80,6 @@ def init(device, env=os.environ):
         raise SystemExit(f"error: cannot initialise the {info['kind']} collective backend on {device}: "
                          f"{str(exc).strip().splitlines()[0]}") from None
     rank, world = get_rank(), get_group_size()
-    ms.reset_auto_parallel_context()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=world)
     return rank, world

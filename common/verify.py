@@ -67,3 +67,27 @@ def _encode(rgb):
 def summary_lines(result):
     keys = ["accuracy_mean", "100%-EER", "TPR@FAR=1%", "TPR@FAR=0.1%", "TPR@FAR=0%", "auc"]
     return ", ".join(f"{k} {result[k] * 100:.2f}" for k in keys if k in result)
+
+
+def blufr_folder(net, preprocess, data_root, config_path, out_json=None, batch_size=64, log=print, extra=None):
+    """BLUFR on an LFW image folder (``name/name_%04d.jpg``) with the official config's 13,233 images."""
+    from common.evaluate import evaluate_blufr
+    from common.protocols import blufr
+
+    try:
+        cfg = blufr.load_config(config_path)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    rel = [os.path.join(n.rsplit("_", 1)[0], n) for n in cfg.image_list]
+    missing = [r for r in rel if not os.path.isfile(os.path.join(data_root, r))]
+    if missing:
+        raise SystemExit(f"error: {config_path}: lists {len(missing)} image(s) missing under {data_root}, "
+                         f"e.g. {missing[0]}")
+    emb = extract(net, [os.path.join(data_root, r) for r in rel], preprocess, batch_size, desc="BLUFR embeddings")
+    result = evaluate_blufr(emb, config_path, rel)
+    result["files"] = {"config": os.path.abspath(config_path), "images": os.path.abspath(data_root)}
+    result.update(extra or {})
+    if out_json:
+        json_path, png = write_result(out_json, result)
+        log(f"wrote {json_path} and {png}")
+    return result

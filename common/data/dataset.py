@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from common.data.transforms import ImageError
+from common.distributed import debug_dump
 
 
 def epoch_indices(n, epoch, seed, rank=0, world=1, shuffle=True):
@@ -127,6 +128,7 @@ def build_epoch_dataset(paths, labels, preprocess, batch_size, epoch, seed=0, ra
     if steps == 0:
         raise SystemExit(f"error: {len(paths)} images over {world} rank(s) cannot fill one batch of {batch_size}")
     order = order[skip_batches * batch_size: steps * batch_size]
+    debug_dump(f"epoch{epoch}_indices", rank, order)  # only with FACEID_DEBUG_DIR set
     source = ImageSource(paths, labels, preprocess, order, seed, epoch, bad, read=read, name=name)
     data = ds.GeneratorDataset(source, ["image", "label"], shuffle=False, num_parallel_workers=workers,
                                python_multiprocessing=False)

@@ -13,6 +13,7 @@ import mindspore as ms
 import numpy as np
 
 from common import amp
+from common.distributed import debug_dump
 from common.train.checkpoint import CheckpointManager, load_into
 from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
@@ -34,7 +35,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     level, scale, dynamic = amp.resolve(device, cfg.get("amp_level"), cfg.get("amp_dtype", "float16"),
                                         cfg.get("loss_scale"))
     for cell in amp_cells:
-        amp.apply(cell, level, cfg.get("amp_dtype", "float16"))
+        amp.apply(cell, level, cfg.get("amp_dtype", "float16"), root=net_with_loss)
     lr = lr_from_config(cfg, steps_per_epoch, lr_scale)
     optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.weight_decay, cfg.get("momentum", 0.9),
                                 cfg.get("param_groups") or (), cfg.get("nesterov", False),
@@ -85,6 +86,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                 on_step_end(global_step, epoch, train_net)
             if stop and step_in_epoch < steps_per_epoch:
                 printer(f"stopped at step {global_step} (max_steps); resume with --resume true")
+                debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})  # FACEID_DEBUG_DIR only
                 return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step,
                         "train_net": train_net}
             if step_in_epoch >= steps_per_epoch:
@@ -96,6 +98,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             on_epoch_end(epoch, train_net)
         if max_steps and global_step >= max_steps:
             break
+    debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})  # FACEID_DEBUG_DIR only
     return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
 
 

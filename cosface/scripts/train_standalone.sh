@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# CosFace (LMCL) wrapper of the shared launcher: see ../../scripts/train_standalone.sh. Works from any directory.
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/train_standalone.sh" "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" "$@"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv (if absent) and install requirements.txt (+ requirements-test.txt with --test).
+# Re-runs are instant: a stamp of the requirement files' hash records what is installed.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+BASE_PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $("$BASE_PY" --version 2>&1)"
+  "$BASE_PY" -m venv .venv
+fi
+FILES=(requirements.txt)
+[ "${1:-}" = "--test" ] && FILES+=(requirements-test.txt)
+STAMP=".venv/.installed-$(cat "${FILES[@]}" | sha1sum | cut -c1-12)"
+if [ ! -f "$STAMP" ]; then
+  echo "setup: installing ${FILES[*]} into .venv (first time only)"
+  ARGS=(); for f in "${FILES[@]}"; do ARGS+=(-r "$f"); done
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${ARGS[@]}"
+  touch "$STAMP"
+fi
+if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  # Optional, for the FaceNet converter test and the PyTorch benchmark: only a locally available
+  # CPU wheel (never a multi-GB download); without it those tests skip with their reason.
+  .venv/bin/python -m pip install --quiet --no-index "torch==2.13.0" 2>/dev/null \
+    && echo "setup: installed the local torch 2.13.0 CPU wheel" || echo "setup: torch not available locally (optional)"
+fi
