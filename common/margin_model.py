@@ -11,7 +11,8 @@ The train / eval / export flows below are what ``<model>/train.py``, ``eval.py``
 """
 import os
 
-from mindspore import nn
+from mindspore import dtype as mstype
+from mindspore import nn, ops
 
 from common.data.transforms import Preprocess
 from common.heads import create_head
@@ -19,15 +20,27 @@ from common.nets import create_backbone
 
 
 class MarginClassifier(nn.Cell):
-    """``construct(images, labels)`` -> mean softmax cross-entropy of the margin logits."""
+    """``construct(images, labels)`` -> mean softmax cross-entropy of the margin logits.
+
+    The cross-entropy is computed as max + log(sum(exp(logits - max))) - target logit: MindSpore 2.10's
+    CPU ``SoftmaxCrossEntropyWithLogits`` returns inf once logits of a row differ by more than ~88
+    (float32 exp underflow), which s=64 margin logits reach (up to 128 apart).
+    """
 
     def __init__(self, backbone, head):
         super().__init__()
         self.backbone, self.head = backbone, head
-        self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
 
     def construct(self, images, labels):
-        return self.loss(self.head(self.backbone(images), labels), labels)
+        return stable_cross_entropy(self.head(self.backbone(images), labels), labels)
+
+
+def stable_cross_entropy(logits, labels):
+    """Mean over rows of logsumexp(logits) - logits[label], overflow/underflow free in float32."""
+    top = ops.stop_gradient(logits.max(axis=1, keepdims=True))
+    lse = ops.log(ops.exp(logits - top).sum(axis=1)) + top.squeeze(1)
+    target = ops.gather_elements(logits, 1, labels.astype(mstype.int32).expand_dims(1)).squeeze(1)
+    return (lse - target).mean()
 
 
 def build_backbone(cfg):
@@ -164,11 +177,14 @@ def format_table(results):
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
 
 
-EXPORT_KEYS = ("ckpt_file", "file_name", "file_format", "batch_size_export")
+EXPORT_KEYS = ("ckpt_file", "file_name", "file_format", "batch_size_export", "export_tol")
 
 
 def export_model(default_config, argv=None):
     """The export.py flow: the embedding backbone (head dropped) to MINDIR / ONNX / AIR, with a parity check."""
+    import mindspore as ms
+    import numpy as np
+
     from common.config import load_config
     from common.env import set_device
     from common.export import export, parity
@@ -193,8 +209,14 @@ def export_model(default_config, argv=None):
     if fmt == "AIR":
         print(f"exported {path} (AIR)")
         return path, None
-    # a fresh network is the reference: exporting a net object twice can fail in MindSpore
-    diff = parity(load(), path, net.input_size, batch)
+    # a fresh network is the reference (exporting a net object twice can fail in MindSpore); the tolerance is
+    # relative (1e-5 x the largest |output| on parity's seed-0 batch, at least 1e-4): un-normalised embeddings
+    # of deep nets reach 10-100, where float32 re-ordering alone differs by more than 1e-4
+    ref = load()
+    x = np.random.default_rng(0).standard_normal((batch,) + tuple(net.input_size)).astype(np.float32)
+    ref.set_train(False)
+    tol = float(cfg.get("export_tol") or max(1e-4, 1e-5 * float(np.abs(ref(ms.Tensor(x)).asnumpy()).max())))
+    diff = parity(ref, path, net.input_size, batch, tol=tol)
     print(f"exported {path} ({fmt}, input {batch}x{'x'.join(map(str, net.input_size))}); "
-          f"max |exported - Python| = {diff:.2e}")
+          f"max |exported - Python| = {diff:.2e} (tolerance {tol:.1e})")
     return path, diff

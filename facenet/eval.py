@@ -24,7 +24,8 @@ from common.verify import bin_set, lfw_folder, summary_lines  # noqa: E402
 from facenet.src.model import build_embedding_net  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "facenet_vggface2.yaml")
-EXTRA = ("ckpt_file", "data_root", "pairs", "bin_dir", "targets", "results_dir", "eval_batch_size", "flip")
+EXTRA = ("graph_mode", "ckpt_file", "data_root", "pairs", "bin_dir", "targets", "results_dir", "eval_batch_size",
+         "flip")
 DEFAULT_TARGETS = "lfw,cfp_fp,agedb_30"
 
 
@@ -46,7 +47,7 @@ def main(argv=None):
         if missing:
             raise SystemExit(f"error: {missing[0]}: .bin set not found (--targets names BIN_DIR/<target>.bin)")
     set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(True)
+    set_graph_mode(bool(cfg.get("graph_mode", True)))  # --graph_mode false: no compile, for small sets
     seed_everything(cfg.get("seed", 0))
     print_config(cfg, "facenet eval")
     net = build_embedding_net(cfg, cfg.get("ckpt_file"))

@@ -20,7 +20,7 @@ from common.train.loop import set_graph_mode  # noqa: E402
 from facenet.src.model import build_embedding_net  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "facenet_vggface2.yaml")
-EXTRA = ("ckpt_file", "file_name", "file_format", "batch_size_export")
+EXTRA = ("graph_mode", "ckpt_file", "file_name", "file_format", "batch_size_export")
 
 
 def main(argv=None):
@@ -29,7 +29,7 @@ def main(argv=None):
         raise SystemExit("error: --ckpt_file CKPT is required (a checkpoint written by facenet/train.py, "
                          "or one converted by facenet/convert_torch.py)")
     device = set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(True)
+    set_graph_mode(bool(cfg.get("graph_mode", True)))  # --graph_mode false: no compile, for small sets
     net = build_embedding_net(cfg, cfg.ckpt_file)
     fmt = str(cfg.get("file_format", "MINDIR")).upper()
     batch = int(cfg.get("batch_size_export", 1))
@@ -38,7 +38,8 @@ def main(argv=None):
     if fmt == "AIR":
         print(f"exported {path} (AIR, input {shape})")
         return path, None
-    diff = parity(build_embedding_net(cfg, cfg.ckpt_file), path, net.input_size, batch)  # a fresh net: exporting one object twice can fail
+    # a fresh net for the reference: exporting one net object twice can fail in MindSpore
+    diff = parity(build_embedding_net(cfg, cfg.ckpt_file), path, net.input_size, batch)
     print(f"exported {path} ({fmt}, input {shape}, L2-normalised {net.embedding_size}-d output); "
           f"max |exported - Python| = {diff:.2e}")
     return path, diff

@@ -62,6 +62,8 @@ def main(argv=None):
     if not cfg.get("base_ckpt"):
         raise SystemExit("error: --base_ckpt CKPT is required (the base SphereNet checkpoint; train one with "
                          "pfe/train_base.py)")
+    if not os.path.isfile(cfg.base_ckpt):
+        raise SystemExit(f"error: base checkpoint not found: {cfg.base_ckpt}")
     rank, world, log = session.start(cfg)
     pre = Preprocess.from_config(cfg.preprocess)
     paths, labels, classes = load_training_set(cfg.get("train_root"), cfg.get("train_list"))
