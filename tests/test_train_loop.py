@@ -38,7 +38,7 @@ def test_loss_falls(data, tmp_path):
 
 def test_resume_continues_the_same_schedule(data, tmp_path):
     train, _ = data
-    common = dict(epochs=2, dropout=0.0, lr=0.01, save_every_steps=0, keep_ckpt=10)
+    common = dict(epochs=2, dropout=0.0, optimizer="sgd", lr=0.01, save_every_steps=0, keep_ckpt=10)
     full = lightcnn_train.main(lightcnn_tiny_args(tmp_path / "full", train, **common))
     part = tmp_path / "part"
     first = lightcnn_train.main(lightcnn_tiny_args(part, train, max_steps=5, **common))
@@ -57,11 +57,11 @@ def test_resume_continues_the_same_schedule(data, tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
     train, _ = data
     out = tmp_path / "nan"
-    lightcnn_train.main(lightcnn_tiny_args(out, train, epochs=1, save_every_steps=2, dropout=0.0))
+    lightcnn_train.main(lightcnn_tiny_args(out, train, epochs=1, save_every_steps=2, dropout=0.0, optimizer="sgd"))
     good = sorted(glob.glob(str(out / "ckpt" / "*.ckpt")))
     before = {f: open(f, "rb").read() for f in good}
     with pytest.raises(SystemExit, match=r"loss is (nan|inf).*Last good checkpoint \(untouched\)"):
-        lightcnn_train.main(lightcnn_tiny_args(out, train, epochs=2, resume="true", lr=1e30, dropout=0.0,
+        lightcnn_train.main(lightcnn_tiny_args(out, train, epochs=2, resume="true", lr=1e30, dropout=0.0, optimizer="sgd",
                                                warmup_epochs=0, lr_schedule="constant"))
     after = sorted(glob.glob(str(out / "ckpt" / "*.ckpt")))
     assert after == good and all(open(f, "rb").read() == before[f] for f in good)
