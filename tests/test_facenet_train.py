@@ -1,7 +1,8 @@
 """FaceNet end to end on tiny synthetic data: train (CLI, graph mode), evaluate, export.
 
 Inception-ResNet-v1 runs at 80x80 here instead of 160 (the network accepts inputs from 75 up; at 160 a step is
-~2.5x slower), 4 identities x 4 images per batch, 20 steps. Checks, each against an independent computation:
+~2.5x slower), 4 identities x 4 images per batch, 20 steps, batch-hard mining (from the near-collapsed random initialisation,
+semi-hard mining learns too slowly for 20 steps: every positive looks as far as the negatives). Checks, each against an independent computation:
 - the triplet loss (brute force numpy over every valid triplet) on training images falls;
 - 10-fold accuracy and AUC on unseen identities' pairs beat the untrained network, and eval.py's AUC equals
   sklearn's on cosine similarities of the embeddings computed here;
@@ -30,7 +31,8 @@ def trained(tmp_path_factory):
     out = tmp / "run"
     p = run([PY, os.path.join(ROOT, "facenet", "train.py"), "--config", DEMO,
              "--train_root", str(tmp / "data" / "train"), "--out_dir", str(out), "--preprocess", PRE, "--classes_per_batch", "4", "--images_per_class", "4",
-             "--epochs", "2", "--log_every", "1", "--workers", "1", "--save_every_steps", "0", "--keep_ckpt", "1"],
+             "--epochs", "2", "--log_every", "1", "--workers", "1", "--save_every_steps", "0", "--keep_ckpt", "1",
+             "--mining", "batch_hard"],
             cwd=str(tmp))
     ckpts = sorted((out / "ckpt").glob("facenet_demo-e2-s20.ckpt"))
     assert len(ckpts) == 1, p.stdout[-2000:]
@@ -81,7 +83,7 @@ def test_training_log_and_loss_falls(trained):
     labels = np.repeat(np.arange(len(ids)), 4)
     before = _triplet_loss_numpy(_embed(None, paths), labels)
     after = _triplet_loss_numpy(_embed(trained["ckpt"], paths), labels)
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.85 * before, (before, after)
 
 
 def _read_pairs(path):
@@ -110,7 +112,7 @@ def test_unseen_pairs_beat_untrained_and_match_sklearn(trained):
         assert (out / "lfw_result_roc.png").is_file()
     assert res["trained"]["pairs"] == 150
     assert res["trained"]["accuracy_mean"] > res["untrained"]["accuracy_mean"] + 0.03, res
-    assert res["trained"]["auc"] > res["untrained"]["auc"] + 0.03
+    assert res["trained"]["auc"] > res["untrained"]["auc"] + 0.05
     pairs = _read_pairs(test / "pairs.txt")
     names = sorted({p for a, b, _ in pairs for p in (a, b)})
     emb = _embed(trained["ckpt"], [test / n for n in names])
