@@ -26,7 +26,30 @@ def export(net, input_size, file_name, file_format="MINDIR", batch_size=1, devic
     base = file_name[: -len(SUFFIX[fmt])] if file_name.endswith(SUFFIX[fmt]) else file_name
     x = ms.Tensor(np.zeros((batch_size,) + tuple(input_size), np.float32))
     ms.export(net, x, file_name=base, file_format=fmt)
+    if fmt == "ONNX":
+        fix_onnx_conv_pads(base + SUFFIX[fmt])
     return base + SUFFIX[fmt]
+
+
+def fix_onnx_conv_pads(path):
+    """MindSpore 2.10 writes a Conv's explicit padding in its own (top, bottom, left, right) order, while ONNX
+    reads ``pads`` as (top, left, bottom, right); reorder them (a no-op when bottom == left, so
+    only nets with unequal H/W padding, e.g. 1x7 / 7x1 convs, change). The parity check then confirms."""
+    import onnx
+
+    model = onnx.load(path)
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        for attr in node.attribute:
+            if attr.name == "pads" and len(attr.ints) == 4 and attr.ints[1] != attr.ints[2]:
+                t, b, l, r = attr.ints
+                attr.ints[:] = [t, l, b, r]
+                changed += 1
+    if changed:
+        onnx.save(model, path)
+    return changed
 
 
 def run_exported(path, x):
