@@ -1,8 +1,8 @@
 """FaceNet end to end on tiny synthetic data: train (CLI, graph mode), evaluate, export.
 
 Inception-ResNet-v1 runs at 80x80 here instead of 160 (the network accepts inputs from 75 up; at 160 a step is
-~2.5x slower), 4 identities x 4 images per batch, 20 steps, batch-hard mining (from the near-collapsed random initialisation,
-semi-hard mining learns too slowly for 20 steps: every positive looks as far as the negatives). Checks, each against an independent computation:
+~2.5x slower), 4 identities x 4 images per batch, 20 steps, batch-hard mining (from the near-collapsed random
+initialisation semi-hard mining learns too slowly for 20 steps). Checks, each against an independent computation:
 - the triplet loss (brute force numpy over every valid triplet) on training images falls;
 - 10-fold accuracy and AUC on unseen identities' pairs beat the untrained network, and eval.py's AUC equals
   sklearn's on cosine similarities of the embeddings computed here;
@@ -30,7 +30,8 @@ def trained(tmp_path_factory):
     make_data(tmp / "data", train_ids=40, train_images=6, test_ids=20, test_images=5, size=88, pairs_per_fold=15)
     out = tmp / "run"
     p = run([PY, os.path.join(ROOT, "facenet", "train.py"), "--config", DEMO,
-             "--train_root", str(tmp / "data" / "train"), "--out_dir", str(out), "--preprocess", PRE, "--classes_per_batch", "4", "--images_per_class", "4",
+             "--train_root", str(tmp / "data" / "train"), "--out_dir", str(out), "--preprocess", PRE,
+             "--classes_per_batch", "4", "--images_per_class", "4",
              "--epochs", "2", "--log_every", "1", "--workers", "1", "--save_every_steps", "0", "--keep_ckpt", "1",
              "--mining", "batch_hard"],
             cwd=str(tmp))
