@@ -27,7 +27,7 @@ SHIPPED = {"lfw": os.path.join(ROOT, "protocols", "lfw_pairs.txt"),
 LFW_FARS = (0.01, 0.001, 0.0)
 
 
-def _roc_metrics(scores, labels, fars=LFW_FARS):
+def roc_metrics(scores, labels, fars=LFW_FARS):
     fpr, tpr, thr = roc.roc_curve(scores, labels)
     out = {"auc": roc.auc(fpr, tpr), "100%-EER": roc.eer_accuracy(fpr, tpr)}
     for far, (t, th) in zip(fars, roc.tpr_at_far(fpr, tpr, thr, fars)):
@@ -46,7 +46,7 @@ def evaluate_lfw(embeddings, names, pairs_path):
     scores = lfw.cosine_scores(emb, lfw.pair_indices(names, pairs, pairs_path))
     out = {"protocol": "lfw", "pairs": len(scores), "images": len(names), "embedding_dim": emb.shape[1]}
     out.update(lfw.kfold_accuracy(scores, pairs.issame, pairs.fold))
-    metrics, curve = _roc_metrics(scores, pairs.issame)
+    metrics, curve = roc_metrics(scores, pairs.issame)
     out.update(metrics)
     out["roc"] = {"LFW 6000 pairs" if len(scores) == 6000 else "pairs": curve}
     return out
@@ -80,7 +80,7 @@ def evaluate_bin(emb, emb_flip, issame):
     out["roc"] = {}
     sets = [("no flip", np.asarray(emb))] + ([("flip", np.asarray(emb) + emb_flip)] if emb_flip is not None else [])
     for name, e in sets:
-        metrics, curve = _roc_metrics(-binsets.pair_distances(e), issame)
+        metrics, curve = roc_metrics(-binsets.pair_distances(e), issame)
         out["roc_" + name.replace(" ", "_")] = {k: v for k, v in metrics.items() if not k.startswith("threshold")}
         out["roc"][name] = curve
     return out

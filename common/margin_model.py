@@ -109,10 +109,9 @@ def evaluate(default_config, argv=None):
     """The eval.py flow: .bin targets (with and without flip) and/or an LFW-format folder -> JSON + PNG each,
     then a table; files go to OUT_DIR/eval/<target>_result.json (+ _roc.png). Without --ckpt_file the
     untrained (seeded) network is scored."""
-    from common.config import load_config, print_config
-    from common.env import set_device
+    from common.cli import prepare
+    from common.config import load_config
     from common.train.checkpoint import load_weights
-    from common.train.loop import seed_everything, set_graph_mode
     from common.verify import bin_set, lfw_folder
 
     cfg = load_config(default_config, argv, extra_keys=EVAL_KEYS)
@@ -120,10 +119,7 @@ def evaluate(default_config, argv=None):
         raise SystemExit("error: give --bin_dir DIR (with --targets lfw,cfp_fp,agedb_30) and/or --data_root DIR "
                          "(LFW-format folder name/name_0001.jpg with pairs.txt)")
     targets = _bin_targets(cfg)
-    set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(True)
-    seed_everything(cfg.get("seed", 0))
-    print_config(cfg, "eval")
+    prepare(cfg, "eval")
     net = build_backbone(cfg)
     ckpt = cfg.get("ckpt_file")
     if ckpt:
@@ -177,46 +173,20 @@ def format_table(results):
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
 
 
-EXPORT_KEYS = ("ckpt_file", "file_name", "file_format", "batch_size_export", "export_tol")
-
-
 def export_model(default_config, argv=None):
     """The export.py flow: the embedding backbone (head dropped) to MINDIR / ONNX / AIR, with a parity check."""
-    import mindspore as ms
-    import numpy as np
-
+    from common.cli import prepare, require
     from common.config import load_config
-    from common.env import set_device
-    from common.export import export, parity
+    from common.export import EXPORT_KEYS, export_checked
     from common.train.checkpoint import load_weights
-    from common.train.loop import set_graph_mode
 
     cfg = load_config(default_config, argv, extra_keys=EXPORT_KEYS)
-    device = set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(True)
-    if not cfg.get("ckpt_file"):
-        raise SystemExit(f"error: --ckpt_file CKPT is required (a checkpoint written by {cfg.model}/train.py)")
+    device = prepare(cfg)
+    require(cfg, "ckpt_file", f"a checkpoint written by {cfg.model}/train.py", "CKPT")
 
-    def load():
+    def build():
         net = build_backbone(cfg)
         load_weights(net, cfg.ckpt_file)
         return net
 
-    net = load()
-    fmt = str(cfg.get("file_format", "MINDIR")).upper()
-    batch = int(cfg.get("batch_size_export", 1))
-    path = export(net, net.input_size, cfg.get("file_name") or cfg.model, fmt, batch, device)
-    if fmt == "AIR":
-        print(f"exported {path} (AIR)")
-        return path, None
-    # a fresh network is the reference (exporting a net object twice can fail in MindSpore); the tolerance is
-    # relative (1e-5 x the largest |output| on parity's seed-0 batch, at least 1e-4): un-normalised embeddings
-    # of deep nets reach 10-100, where float32 re-ordering alone differs by more than 1e-4
-    ref = load()
-    x = np.random.default_rng(0).standard_normal((batch,) + tuple(net.input_size)).astype(np.float32)
-    ref.set_train(False)
-    tol = float(cfg.get("export_tol") or max(1e-4, 1e-5 * float(np.abs(ref(ms.Tensor(x)).asnumpy()).max())))
-    diff = parity(ref, path, net.input_size, batch, tol=tol)
-    print(f"exported {path} ({fmt}, input {batch}x{'x'.join(map(str, net.input_size))}); "
-          f"max |exported - Python| = {diff:.2e} (tolerance {tol:.1e})")
-    return path, diff
+    return export_checked(cfg, build, device, what=f"{cfg.backbone} embedding")

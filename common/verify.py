@@ -9,13 +9,10 @@ from common.protocols import binsets, lfw
 from common.protocols.plots import write_result
 
 
-def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch_size=64, log=print, flip=False,
-               extra=None):
-    """LFW View 2 on an image folder: embed every image the pairs name, score, write JSON + ROC PNG.
+def pair_images(data_root, pairs_path):
+    """Read ``pairs_path`` (LFW View 2) and check every image it names exists under ``data_root``.
 
-    ``flip`` adds the horizontally flipped image's embedding to each embedding (as the .bin protocol does).
-    """
-    pairs_path = pairs_path or os.path.join(data_root, "pairs.txt")
+    Returns (pairs, sorted relative names, absolute paths); one clear line on a bad file or a missing image."""
     try:
         pairs = lfw.read_pairs(pairs_path)
     except ValueError as exc:
@@ -25,7 +22,17 @@ def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch
     if missing:
         raise SystemExit(f"error: {pairs_path}: names {len(missing)} image(s) missing under {data_root}, "
                          f"e.g. {missing[0]}")
-    paths = [os.path.join(data_root, n) for n in names]
+    return pairs, names, [os.path.join(data_root, n) for n in names]
+
+
+def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch_size=64, log=print, flip=False,
+               extra=None):
+    """LFW View 2 on an image folder: embed every image the pairs name, score, write JSON + ROC PNG.
+
+    ``flip`` adds the horizontally flipped image's embedding to each embedding (as the .bin protocol does).
+    """
+    pairs_path = pairs_path or os.path.join(data_root, "pairs.txt")
+    _, names, paths = pair_images(data_root, pairs_path)
     emb = extract(net, paths, preprocess, batch_size, flip=flip, desc="LFW embeddings")
     if flip:
         emb = emb[0] + emb[1]

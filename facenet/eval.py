@@ -16,10 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import common.env  # noqa: E402,F401
 
-from common.config import load_config, print_config  # noqa: E402
+from common.cli import prepare  # noqa: E402
+from common.config import load_config  # noqa: E402
 from common.data.transforms import Preprocess  # noqa: E402
-from common.env import set_device  # noqa: E402
-from common.train.loop import seed_everything, set_graph_mode  # noqa: E402
 from common.verify import bin_set, lfw_folder, summary_lines  # noqa: E402
 from facenet.src.model import build_embedding_net  # noqa: E402
 
@@ -46,10 +45,7 @@ def main(argv=None):
         missing = [p for _, p in bins if not os.path.isfile(p)]
         if missing:
             raise SystemExit(f"error: {missing[0]}: .bin set not found (--targets names BIN_DIR/<target>.bin)")
-    set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(bool(cfg.get("graph_mode", True)))  # --graph_mode false: no compile, for small sets
-    seed_everything(cfg.get("seed", 0))
-    print_config(cfg, "facenet eval")
+    prepare(cfg, "facenet eval")  # --graph_mode false: no compile, for small sets
     net = build_embedding_net(cfg, cfg.get("ckpt_file"))
     pre = Preprocess.from_config(cfg.preprocess)
     ckpt = cfg.get("ckpt_file")

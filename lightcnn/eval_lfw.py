@@ -12,11 +12,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import common.env  # noqa: E402,F401
 
-from common.config import load_config, print_config  # noqa: E402
+from common.cli import prepare  # noqa: E402
+from common.config import load_config  # noqa: E402
 from common.data.transforms import Preprocess  # noqa: E402
-from common.env import set_device  # noqa: E402
 from common.train.checkpoint import load_weights  # noqa: E402
-from common.train.loop import seed_everything, set_graph_mode  # noqa: E402
 from common.verify import lfw_folder, summary_lines  # noqa: E402
 from lightcnn.src.model import build_backbone  # noqa: E402
 
@@ -28,10 +27,7 @@ def main(argv=None):
     cfg = load_config(DEFAULT_CONFIG, argv, extra_keys=EXTRA)
     if not cfg.get("data_root"):
         raise SystemExit("error: --data_root DIR is required (LFW images as name/name_0001.jpg, pairs.txt inside)")
-    set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(True)
-    seed_everything(cfg.get("seed", 0))
-    print_config(cfg, "eval_lfw")
+    prepare(cfg, "eval_lfw")
     net = build_backbone(cfg)
     ckpt = cfg.get("ckpt_file")
     if ckpt:

@@ -15,14 +15,14 @@ import common.env  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
-from common.config import load_config, print_config  # noqa: E402
+from common.cli import prepare  # noqa: E402
+from common.config import load_config  # noqa: E402
 from common.data.transforms import Preprocess  # noqa: E402
 from common.embed import extract  # noqa: E402
-from common.env import set_device  # noqa: E402
-from common.evaluate import _roc_metrics  # noqa: E402
+from common.evaluate import roc_metrics  # noqa: E402
 from common.protocols import lfw  # noqa: E402
 from common.protocols.plots import write_result  # noqa: E402
-from common.train.loop import seed_everything, set_graph_mode  # noqa: E402
+from common.verify import pair_images  # noqa: E402
 from pfe.src.mls import mls_score  # noqa: E402
 from pfe.src.model import PFEConcat, load_pfe, split_concat  # noqa: E402
 
@@ -46,7 +46,7 @@ def score_pairs(mu, sigma_sq, names, pairs_path):
     out = {"protocol": "lfw", "pairs": len(rows), "images": len(names), "embedding_dim": int(mu.shape[1]),
            "mean_sigma_sq": float(np.mean(sigma_sq)), "roc": {}}
     for name, scores in pair_scores(mu, sigma_sq, rows).items():
-        metrics, curve = _roc_metrics(scores, pairs.issame)
+        metrics, curve = roc_metrics(scores, pairs.issame)
         out[name] = dict(lfw.kfold_accuracy(scores, pairs.issame, pairs.fold), **metrics)
         out["roc"][f"{name} ({out[name]['accuracy_mean'] * 100:.2f}%)"] = curve
     return out
@@ -54,17 +54,8 @@ def score_pairs(mu, sigma_sq, names, pairs_path):
 
 def embed_folder(net, preprocess, data_root, pairs_path, batch_size):
     """(names, mu, sigma^2) of every image the pairs file names; missing images are a one-line error."""
-    try:
-        pairs = lfw.read_pairs(pairs_path)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    names = sorted(set(pairs.first) | set(pairs.second))
-    missing = [n for n in names if not os.path.isfile(os.path.join(data_root, n))]
-    if missing:
-        raise SystemExit(f"error: {pairs_path}: names {len(missing)} image(s) missing under {data_root}, "
-                         f"e.g. {missing[0]}")
-    out = extract(PFEConcat(net), [os.path.join(data_root, n) for n in names], preprocess, batch_size,
-                  desc="PFE embeddings")
+    _, names, paths = pair_images(data_root, pairs_path)
+    out = extract(PFEConcat(net), paths, preprocess, batch_size, desc="PFE embeddings")
     mu, sigma_sq = split_concat(out)
     return names, mu, sigma_sq
 
@@ -75,10 +66,7 @@ def main(argv=None):
         raise SystemExit("error: --data_root DIR is required (LFW-format images name/name_0001.jpg, pairs.txt inside)")
     if not cfg.get("ckpt_file"):
         raise SystemExit("error: --ckpt_file CKPT is required (a checkpoint written by pfe/train.py)")
-    set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(True)
-    seed_everything(cfg.get("seed", 0))
-    print_config(cfg, "pfe eval")
+    prepare(cfg, "pfe eval")
     net = load_pfe(cfg, cfg.ckpt_file)
     pairs_path = cfg.get("pairs") or os.path.join(cfg.data_root, "pairs.txt")
     names, mu, sigma_sq = embed_folder(net, Preprocess.from_config(cfg.preprocess), cfg.data_root, pairs_path,

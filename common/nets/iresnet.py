@@ -38,22 +38,26 @@ class IBasicBlock(nn.Cell):
 
 
 class IResNet(nn.Cell):
-    """IResNet with ``layers`` blocks per stage; embedding ``embedding_size`` (default 512)."""
+    """IResNet with ``layers`` blocks per stage; embedding ``embedding_size`` (default 512).
 
-    def __init__(self, layers, embedding_size=512, dropout=0.0):
+    ``widths`` (default 64/128/256/512) narrows the stages, e.g. a tiny net for demos and tests."""
+
+    def __init__(self, layers, embedding_size=512, dropout=0.0, widths=WIDTHS):
         super().__init__()
         self.embedding_size = int(embedding_size)
         self.input_size = (3, 112, 112)
-        self.stem = nn.SequentialCell([_conv(3, 64, 3), nn.BatchNorm2d(64, eps=EPS), nn.PReLU(64)])
-        blocks, cin = [], 64
-        for n, cout in zip(layers, WIDTHS):
+        widths = tuple(int(w) for w in widths)
+        self.stem = nn.SequentialCell([_conv(3, widths[0], 3), nn.BatchNorm2d(widths[0], eps=EPS),
+                                       nn.PReLU(widths[0])])
+        blocks, cin = [], widths[0]
+        for n, cout in zip(layers, widths):
             for i in range(n):
                 blocks.append(IBasicBlock(cin, cout, 2 if i == 0 else 1))
                 cin = cout
         self.stages = nn.SequentialCell(blocks)
-        self.bn2 = nn.BatchNorm2d(512, eps=EPS)
+        self.bn2 = nn.BatchNorm2d(widths[-1], eps=EPS)
         self.dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Dense(512 * 7 * 7, self.embedding_size)
+        self.fc = nn.Dense(widths[-1] * 7 * 7, self.embedding_size)
         self.features = nn.BatchNorm1d(self.embedding_size, eps=EPS)
         self.features.gamma.requires_grad = False
 
@@ -64,8 +68,8 @@ class IResNet(nn.Cell):
 
 
 def _make(depth):
-    def build(embedding_size=512, dropout=0.0):
-        return IResNet(STAGES[depth], embedding_size, dropout)
+    def build(embedding_size=512, dropout=0.0, widths=WIDTHS):
+        return IResNet(STAGES[depth], embedding_size, dropout, widths)
     build.__name__ = f"iresnet{depth}"
     build.__doc__ = f"IResNet-{depth}: stages {STAGES[depth]}, input 3x112x112."
     return BACKBONES.register(build.__name__)(build)

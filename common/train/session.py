@@ -22,13 +22,10 @@ class Tee:
 
 def start(cfg):
     """Set device and graph mode, seed, initialise ranks; fill out_dir/ckpt_dir; returns (rank, world, log)."""
-    from common.env import set_device
-    from common.train.loop import seed_everything, set_graph_mode
+    from common.cli import prepare
 
-    cfg.device_target = set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
-    set_graph_mode(cfg.get("graph_mode", True))
+    cfg.device_target = prepare(cfg)
     rank, world = distributed.init(cfg.device_target)
-    seed_everything(cfg.get("seed", 0))
     cfg.out_dir = os.path.abspath(cfg.out_dir)
     cfg.ckpt_dir = os.path.abspath(cfg.get("ckpt_dir") or os.path.join(cfg.out_dir, "ckpt"))
     log = Tee(os.path.join(cfg.out_dir, "logs", f"train_rank{rank}.log"))

@@ -54,6 +54,7 @@ class PFEExportNet(nn.Cell):
         super().__init__()
         self.net = pfe_net
         self.net.set_train(False)
+        self.input_size = tuple(pfe_net.backbone.input_size)
 
     def construct(self, x):
         mu, log_sigma_sq = self.net(x)
