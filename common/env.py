@@ -27,7 +27,10 @@ apply_defaults()
 
 
 def set_device(target="CPU", device_id=None):
-    """Select the device with MindSpore's current API; a clear error if the build lacks it."""
+    """Select the device with MindSpore's current API; a clear error if the build lacks it.
+
+    Inside one process MindSpore fixes the device once kernels have run; asking again for the same
+    device is then a no-op, asking for another one is an error."""
     import mindspore as ms
 
     target = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}.get(str(target).lower(), target)
@@ -36,7 +39,14 @@ def set_device(target="CPU", device_id=None):
             ms.set_device(target)
         else:
             ms.set_device(target, int(device_id))
-    except RuntimeError as exc:  # e.g. a CPU-only wheel asked for Ascend
-        raise SystemExit(f"error: cannot use --device_target {target}: {str(exc).splitlines()[0]} "
+    except RuntimeError as exc:
+        msg = str(exc).strip().splitlines()[0]
+        current = ms.get_context("device_target")
+        if ("initialized" in msg or "can not be modified" in msg) and current == target:
+            return target
+        if "initialized" in msg or "can not be modified" in msg:
+            raise SystemExit(f"error: cannot use --device_target {target}: this process already runs on {current}")
+        # e.g. a CPU-only wheel asked for Ascend
+        raise SystemExit(f"error: cannot use --device_target {target}: {msg} "
                          f"(install the MindSpore build for {target}, or pass --device_target CPU)")
     return target

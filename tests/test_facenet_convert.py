@@ -8,8 +8,9 @@ import mindspore as ms
 
 from facenet.convert_torch import convert, main, rename_torch_keys
 from facenet.src.inception_resnet_v1 import InceptionResnetV1
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 TORCH_FIELDS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 

@@ -5,8 +5,9 @@ import pytest
 import mindspore as ms
 
 from facenet.src.nets import FACENET_NETS
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 
 def conv(cin, cout, kh, kw=None, bias=False, bn=True):

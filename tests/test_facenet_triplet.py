@@ -5,8 +5,9 @@ import pytest
 import mindspore as ms
 
 from facenet.src.triplet import TripletLoss
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 
 def brute_force(emb, labels, margin, mining, squared, normalize=True):

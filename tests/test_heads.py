@@ -7,8 +7,9 @@ import pytest
 from mindspore import Tensor, nn
 
 from common.heads import HEADS, MarginHead, create_head
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 D, C = 8, 5
 
 

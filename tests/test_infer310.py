@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from common import infer310
+from common.env import set_device  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "ascend310_infer", "build")
@@ -130,7 +131,7 @@ def models(harness, tmp_path_factory):
     import mindspore as ms
     import mindspore.onnx
 
-    ms.set_device("CPU")
+    set_device("CPU")
     d = tmp_path_factory.mktemp("models")
     rng = np.random.default_rng(7)
     shapes = [p.shape for p in _tiny_net(None).trainable_params()]

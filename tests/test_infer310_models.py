@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from common import infer310, infer310_post, onnx_fold
+from common.env import set_device  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, GLOG_v="3", PYTHON=sys.executable)
@@ -99,7 +100,7 @@ def _model_setup(name, tmp, formats):
     cfg_path = tmp / f"{name}.yaml"
     cfg_path.write_text(spec["yaml"].format(root=ROOT))
     cfg = load_config(str(cfg_path), [])
-    ms.set_device("CPU")
+    set_device("CPU")
     ms.set_seed(0)
     ckpt = str(tmp / f"{name}.ckpt")
     ms.save_checkpoint(spec["backbone"](cfg), ckpt)
@@ -187,7 +188,7 @@ def test_mindir_without_onnx_on_cpu_says_what_is_needed(harness, lfw_data, tmp_p
     import mindspore as ms
     from mindspore import nn
 
-    ms.set_device("CPU")
+    set_device("CPU")
     net = nn.SequentialCell(nn.Conv2d(1, 2, 3), nn.Flatten())
     ms.export(net, ms.Tensor(np.zeros((1, 1, 64, 64), np.float32)), file_name=str(tmp_path / "only"),
               file_format="MINDIR")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lightcnn.src.lightcnn import LIGHTCNN, MFM
+from common.env import set_device  # noqa: E402
 
 
 def _conv_mfm(c_in, c_out, k):   # conv k x k to 2*c_out, with bias
@@ -35,7 +36,7 @@ def test_parameter_counts(name, blocks, v2, paper):
 
 
 def test_mfm_conv_against_numpy():
-    ms.set_device("CPU")
+    set_device("CPU")
     rng = np.random.default_rng(0)
     cell = MFM(3, 4, kernel_size=3, stride=1, padding=1)
     w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)

@@ -242,7 +242,7 @@ def test_export_parity(model, config, over, tmp_path):
     ref_net = build_backbone(cfg)
     load_weights(ref_net, ckpt)
     ref_net.set_train(False)
-    x = np.random.default_rng(7).standard_normal((2, 3, 112, 112)).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal((2,) + tuple(ref_net.input_size)).astype(np.float32)
     ref = ref_net(Tensor(x)).asnumpy()
     for fmt, suffix in (("MINDIR", ".mindir"), ("ONNX", ".onnx")):
         out = run(f"{model}/export.py", "--config", config, *over, "--ckpt_file", ckpt, "--file_format", fmt,

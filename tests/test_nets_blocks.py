@@ -10,8 +10,9 @@ from common.nets import create_backbone
 from common.nets.iresnet import IBasicBlock, IResNet
 from common.nets.mobilefacenet import Bottleneck
 from common.nets.spherenet import SphereNet
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 
 def conv(x, w, stride=1, pad=(0, 0, 0, 0), groups=1, bias=None):

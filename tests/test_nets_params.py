@@ -6,8 +6,9 @@ from mindspore import Tensor, nn
 
 from common.nets import BACKBONES, create_backbone
 from common.nets.flops import count_macs, count_params, forward_ms, main
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 
 def iresnet_table(layers, hw=112):

@@ -5,8 +5,9 @@ import mindspore as ms
 from sklearn.metrics.pairwise import cosine_similarity
 
 from pfe.src.mls import MLSLoss, cosine_score, mls_score
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 
 def _batch(labels, dim=5, seed=0):

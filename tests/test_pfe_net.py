@@ -8,8 +8,9 @@ from common.nets.spherenet import SphereNet, spherenet20
 from pfe.src.mls import MLSLoss
 from pfe.src.pfe_net import PFEExportNet, PFENet
 from pfe.src.uncertainty import UncertaintyModule
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 WIDTHS = (4, 8, 8, 8)  # tiny SphereNet-20: 8 * 7 * 6 = 336 conv features
 LABELS = np.array([0, 0, 1, 1, 2, 2], np.int32)
 

@@ -3,8 +3,9 @@ import numpy as np
 import mindspore as ms
 
 from pfe.src.uncertainty import UncertaintyModule
+from common.env import set_device  # noqa: E402
 
-ms.set_device("CPU")
+set_device("CPU")
 
 
 def test_param_count_sphere64_features():

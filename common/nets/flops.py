@@ -17,6 +17,7 @@ import common.env  # noqa: E402,F401  (before mindspore)
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 from mindspore import nn  # noqa: E402
+from common.env import set_device  # noqa: E402
 
 MOVING_STATS = ("moving_mean", "moving_variance")
 
@@ -84,7 +85,7 @@ def main(argv=None):
     parser.add_argument("names", nargs="+", help=f"backbones: {', '.join(BACKBONES.names())}")
     parser.add_argument("--time", type=int, default=0, metavar="N", help="also time N batch-1 forwards")
     args = parser.parse_args(argv)
-    ms.set_device("CPU")
+    set_device("CPU")
     for name in args.names:
         if name not in BACKBONES:
             raise SystemExit(f"error: unknown backbone '{name}'; known: {', '.join(BACKBONES.names())}")
