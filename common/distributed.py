@@ -86,7 +86,10 @@ def init(device, env=os.environ):
 
 
 def lr_scale(cfg, world):
-    """The factor the recipe's lr is multiplied by: the world size when ``lr_scale_with_world`` is set."""
+    """The factor the recipe's lr is multiplied by: ``lr_reference_batch: B`` gives batch_size * world / B
+    (insightface: 0.1 at 512); else ``lr_scale_with_world`` gives the world size; else 1."""
+    if cfg.get("lr_reference_batch"):
+        return float(cfg.batch_size) * world / float(cfg.lr_reference_batch)
     return float(world) if cfg.get("lr_scale_with_world") else 1.0
 
 

@@ -14,6 +14,7 @@ import os
 from mindspore import dtype as mstype
 from mindspore import nn, ops
 
+from common import distributed
 from common.data.transforms import Preprocess
 from common.heads import create_head
 from common.nets import create_backbone
@@ -68,14 +69,6 @@ def build_train_network(cfg, num_classes):
     return MarginClassifier(backbone, head), backbone
 
 
-def lr_scale(cfg, world):
-    """``lr_reference_batch: B`` scales lr by batch_size * world / B (insightface: 0.1 at 512); else
-    ``lr_scale_with_world`` scales by world; else 1."""
-    if cfg.get("lr_reference_batch"):
-        return float(cfg.batch_size) * world / float(cfg.lr_reference_batch)
-    return float(world) if cfg.get("lr_scale_with_world") else 1.0
-
-
 def train(default_config, argv=None):
     """The train.py flow: config, data (folders / list / .rec), network, periodic verification, fit."""
     from common.config import load_config
@@ -89,7 +82,7 @@ def train(default_config, argv=None):
     labels, classes, dataset_fn, steps, bad = session.image_classification_data(cfg, pre, rank, world)
     net, backbone = build_train_network(cfg, len(classes))
     verify = VerificationCallback(cfg, backbone, pre, rank, log)
-    scale = lr_scale(cfg, world)
+    scale = distributed.lr_scale(cfg, world)
     log(f"{cfg.model} ({cfg.backbone} + {cfg.head} {dict(cfg.get('head_args') or {})}): {len(labels)} images, "
         f"{len(classes)} identities, {steps} steps/epoch on rank {rank}/{world}, lr {cfg.lr} x {scale:g}")
     result = fit(cfg, net, net.trainable_params(), dataset_fn, steps, len(classes), amp_cells=[backbone],
@@ -97,8 +90,7 @@ def train(default_config, argv=None):
                  on_epoch_end=verify.on_epoch_end if verify else None,
                  on_step_end=verify.on_step_end if verify else None)
     result["verification"] = verify.history
-    log(f"training done: final loss {result['loss']:.4f}, checkpoint {result['checkpoint']}, "
-        f"{len(bad)} undecodable image(s) skipped")
+    session.report(log, result, bad)
     return result
 
 

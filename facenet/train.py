@@ -58,10 +58,8 @@ def main(argv=None):
         f"{cfg.classes_per_batch} x {cfg.images_per_class} on rank {rank}/{world}; "
         f"triplet margin {cfg.margin}, {cfg.mining} mining")
     result = fit(cfg, TripletNet(backbone, build_loss(cfg)), backbone.trainable_params(), dataset_fn, steps,
-                 len(classes), amp_cells=[backbone], rank=rank, world=world,
-                 lr_scale=world if cfg.get("lr_scale_with_world") else 1.0, printer=log)
-    log(f"training done: final loss {result['loss']:.4f}, checkpoint {result['checkpoint']}, "
-        f"{len(bad)} undecodable image(s) skipped")
+                 len(classes), amp_cells=[backbone], rank=rank, world=world, printer=log)
+    session.report(log, result, bad)
     return result
 
 

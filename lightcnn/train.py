@@ -28,10 +28,8 @@ def main(argv=None):
     net = build_classifier(cfg, len(classes))
     log(f"{cfg.model}: {len(labels)} images, {len(classes)} identities, {steps} steps/epoch on rank {rank}/{world}")
     result = fit(cfg, nn.WithLossCell(net, build_loss()), net.trainable_params(), dataset_fn, steps, len(classes),
-                 amp_cells=[net.backbone], rank=rank, world=world,
-                 lr_scale=world if cfg.get("lr_scale_with_world") else 1.0, printer=log)
-    log(f"training done: final loss {result['loss']:.4f}, checkpoint {result['checkpoint']}, "
-        f"{len(bad)} undecodable image(s) skipped")
+                 amp_cells=[net.backbone], rank=rank, world=world, printer=log)
+    session.report(log, result, bad)
     return result
 
 

@@ -77,8 +77,7 @@ def main(argv=None):
         f"batches of {cfg.classes_per_batch}x{cfg.images_per_class}, {steps} steps/epoch on rank {rank}/{world}; "
         f"training {sum(p.size for p in net.trainable_params())} uncertainty parameters, backbone frozen")
     result = fit(cfg, PFEWithLoss(net), net.trainable_params(), dataset_fn, steps, len(classes),
-                 amp_cells=[net.backbone], rank=rank, world=world,
-                 lr_scale=world if cfg.get("lr_scale_with_world") else 1.0, printer=log)
+                 amp_cells=[net.backbone], rank=rank, world=world, printer=log)
     log(f"PFE training done: final MLS loss {result['loss']:.4f}, checkpoint {result['checkpoint']}")
     result["net"] = net
     return result

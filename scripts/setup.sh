@@ -21,6 +21,12 @@ fi
 if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
   # Optional, for the FaceNet converter test and the PyTorch benchmark: only a locally available
   # CPU wheel (never a multi-GB download); without it those tests skip with their reason.
-  .venv/bin/python -m pip install --quiet --no-index "torch==2.13.0" 2>/dev/null \
-    && echo "setup: installed the local torch 2.13.0 CPU wheel" || echo "setup: torch not available locally (optional)"
+  TMP_WHEEL="$(mktemp -d)"
+  if .venv/bin/python -m pip download --quiet --no-index --no-deps "torch==2.13.0" -d "$TMP_WHEEL" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet "$TMP_WHEEL"/torch-*.whl \
+      && echo "setup: installed the local torch 2.13.0 CPU wheel" || echo "setup: torch install failed (optional)"
+  else
+    echo "setup: no local torch wheel (optional; the tests that need it skip)"
+  fi
+  rm -rf "$TMP_WHEEL"
 fi

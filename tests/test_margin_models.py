@@ -90,7 +90,7 @@ def test_margin_classifier_loss_matches_numpy():
 
 def test_configs_build_and_recipes():
     """Every shipped YAML loads; backbone input matches preprocessing; recipe values as the papers/zoo say."""
-    from common.margin_model import lr_scale
+    from common.distributed import lr_scale
 
     for model, names in (("cosface", ["cosface_sphere64_casia", "cosface_mobilefacenet_casia", "demo"]),
                          ("lresnet100e_ir", ["arcface_r100_ms1mv2", "demo"])):

@@ -12,8 +12,7 @@ import os
 import mindspore as ms
 import numpy as np
 
-from common import amp
-from common.distributed import debug_dump
+from common import amp, distributed
 from common.train.checkpoint import CheckpointManager, load_into
 from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
@@ -25,9 +24,11 @@ class NonFiniteLoss(SystemExit):
 
 
 def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, amp_cells=(), rank=0, world=1,
-        lr_scale=1.0, printer=print, on_epoch_end=None, on_step_end=None):
+        lr_scale=None, printer=print, on_epoch_end=None, on_step_end=None):
     """Train; returns a dict with the final loss, last checkpoint and steps run.
 
+    ``lr_scale`` None: the recipe's rule (``common.distributed.lr_scale``: lr_reference_batch or
+    lr_scale_with_world).
     ``on_step_end(global_step, epoch, train_net)`` runs after every step (after its checkpoint), e.g. a
     periodic verification; ``on_epoch_end(epoch, train_net)`` after every epoch's checkpoint.
     """
@@ -36,6 +37,8 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                                         cfg.get("loss_scale"))
     for cell in amp_cells:
         amp.apply(cell, level, cfg.get("amp_dtype", "float16"), root=net_with_loss)
+    if lr_scale is None:
+        lr_scale = distributed.lr_scale(cfg, world)
     lr = lr_from_config(cfg, steps_per_epoch, lr_scale)
     optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.weight_decay, cfg.get("momentum", 0.9),
                                 cfg.get("param_groups") or (), cfg.get("nesterov", False),
@@ -86,7 +89,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                 on_step_end(global_step, epoch, train_net)
             if stop and step_in_epoch < steps_per_epoch:
                 printer(f"stopped at step {global_step} (max_steps); resume with --resume true")
-                debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})  # FACEID_DEBUG_DIR only
+                distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
                 return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step,
                         "train_net": train_net}
             if step_in_epoch >= steps_per_epoch:
@@ -98,7 +101,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             on_epoch_end(epoch, train_net)
         if max_steps and global_step >= max_steps:
             break
-    debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})  # FACEID_DEBUG_DIR only
+    distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
     return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
 
 

@@ -47,6 +47,12 @@ def training_items(cfg):
     return paths, labels, classes, None, None
 
 
+def report(log, result, bad):
+    """The closing line of a training run."""
+    log(f"training done: final loss {result['loss']:.4f}, checkpoint {result['checkpoint']}, "
+        f"{len(bad)} undecodable image(s) skipped")
+
+
 def image_classification_data(cfg, preprocess, rank=0, world=1):
     """Identity folders / list file / .rec -> (labels, classes, dataset_fn, steps_per_epoch, bad-image record)."""
     paths, labels, classes, read, name = training_items(cfg)
