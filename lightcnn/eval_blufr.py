@@ -15,9 +15,8 @@ import common.env  # noqa: E402,F401
 from common.cli import prepare  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.data.transforms import Preprocess  # noqa: E402
-from common.train.checkpoint import load_weights  # noqa: E402
 from common.verify import blufr_folder  # noqa: E402
-from lightcnn.src.model import build_backbone  # noqa: E402
+from lightcnn.src.model import load_backbone  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "lightcnn9.yaml")
 EXTRA = ("ckpt_file", "data_root", "blufr_config", "out", "eval_batch_size")
@@ -28,10 +27,8 @@ def main(argv=None):
     if not cfg.get("data_root"):
         raise SystemExit("error: --data_root DIR is required (the 13,233 LFW images as name/name_0001.jpg)")
     prepare(cfg, "eval_blufr")
-    net = build_backbone(cfg)
     ckpt = cfg.get("ckpt_file")
-    if ckpt:
-        load_weights(net, ckpt)
+    net = load_backbone(cfg, ckpt)
     out = cfg.get("out") or os.path.join(os.path.abspath(cfg.out_dir), "eval", "blufr_result.json")
     config = cfg.get("blufr_config") or os.path.join(ROOT, "protocols", "blufr_lfw_config.mat")
     result = blufr_folder(net, Preprocess.from_config(cfg.preprocess), cfg.data_root, config, out,

@@ -12,8 +12,7 @@ import common.env  # noqa: E402,F401
 from common.cli import prepare, require  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.export import EXPORT_KEYS, export_checked  # noqa: E402
-from common.train.checkpoint import load_weights  # noqa: E402
-from lightcnn.src.model import build_backbone  # noqa: E402
+from lightcnn.src.model import load_backbone  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "lightcnn9.yaml")
 
@@ -23,12 +22,7 @@ def main(argv=None):
     device = prepare(cfg)
     require(cfg, "ckpt_file", "a checkpoint written by lightcnn/train.py", "CKPT")
 
-    def build():
-        net = build_backbone(cfg)
-        load_weights(net, cfg.ckpt_file)
-        return net
-
-    return export_checked(cfg, build, device, what="256-d embedding")[0]
+    return export_checked(cfg, lambda: load_backbone(cfg, cfg.ckpt_file), device, what="256-d embedding")[0]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """Test set-up: repository root importable, CPU speed default before mindspore loads."""
 import os
+import shutil
+import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -10,3 +14,21 @@ import common.env  # noqa: E402,F401  (sets ONEDNN_MAX_CPU_ISA before any test i
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 FIXTURES = os.path.join(SHARED, "fixtures")
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """Build ascend310_infer (faceid_infer / faceid_convert), fetching MindSpore Lite on first use; the build dir.
+
+    Skips with the reason where cmake / g++ are missing or MindSpore Lite cannot be installed."""
+    for tool in ("cmake", "g++"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed: cannot build ascend310_infer")
+    run = subprocess.run(["bash", os.path.join(ROOT, "ascend310_infer", "build.sh")],
+                         capture_output=True, text=True, env=dict(os.environ, GLOG_v="3"))
+    if run.returncode != 0:
+        lite = os.path.join(ROOT, "ascend310_infer", "third_party", "mindspore_lite", ".faceid_installed")
+        if not os.path.exists(lite):
+            pytest.skip("MindSpore Lite could not be installed: " + (run.stderr.strip().splitlines() or ["?"])[-1])
+        pytest.fail("ascend310_infer build failed:\n" + run.stdout[-2000:] + run.stderr[-2000:])
+    return os.path.join(ROOT, "ascend310_infer", "build")

@@ -8,7 +8,6 @@ Lite cannot be installed. The ONNX folding and postprocess pieces are checked wi
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -67,19 +66,6 @@ MODELS = {
 
 # ---------------------------------------------------------------- fixtures
 
-@pytest.fixture(scope="module")
-def harness():
-    for tool in ("cmake", "g++"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed: cannot build ascend310_infer")
-    run = subprocess.run(["bash", os.path.join(ROOT, "ascend310_infer", "build.sh")],
-                         capture_output=True, text=True, env=ENV)
-    if run.returncode != 0:
-        lite = os.path.join(ROOT, "ascend310_infer", "third_party", "mindspore_lite", ".faceid_installed")
-        if not os.path.exists(lite):
-            pytest.skip("MindSpore Lite could not be installed: " + (run.stderr.strip().splitlines() or ["?"])[-1])
-        pytest.fail("ascend310_infer build failed:\n" + run.stdout[-2000:] + run.stderr[-2000:])
-    return os.path.join(ROOT, "ascend310_infer", "build")
 
 
 @pytest.fixture(scope="module")
