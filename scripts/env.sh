@@ -17,3 +17,11 @@ model_dir() {
 
 # is_int ARG: true for a non-negative integer (a DEVICE_ID)
 is_int() { case "$1" in ''|*[!0-9]*) return 1;; *) return 0;; esac; }
+
+# ckpt_arg ARG: true when ARG is a positional checkpoint path (not an --option); sets CKPT_FILE to its absolute
+# path; a missing file stops the script with one line
+ckpt_arg() {
+  [ -n "$1" ] && [ "${1#--}" = "$1" ] || return 1
+  [ -f "$1" ] || { echo "error: checkpoint not found: $1" >&2; exit 1; }
+  CKPT_FILE="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+}

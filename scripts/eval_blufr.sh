@@ -6,9 +6,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 [ $# -ge 1 ] || { echo "usage: bash scripts/eval_blufr.sh MODEL [CKPT] --data_root DIR [--key value ...]" >&2; exit 2; }
 MODEL_DIR="$(model_dir "$1")"; shift
 ARGS=()
-if [ $# -ge 1 ] && [ "${1#--}" = "$1" ]; then
-  [ -f "$1" ] || { echo "error: checkpoint not found: $1" >&2; exit 1; }
-  ARGS+=(--ckpt_file "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift
-fi
+if ckpt_arg "${1:-}"; then ARGS+=(--ckpt_file "$CKPT_FILE"); shift; fi
 [ -f "$MODEL_DIR/eval_blufr.py" ] || { echo "error: $(basename "$MODEL_DIR") has no eval_blufr.py" >&2; exit 1; }
 exec "$PY" "$MODEL_DIR/eval_blufr.py" "${ARGS[@]}" "$@"
