@@ -6,6 +6,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from common.errors import FaceIdError
 from common.train.checkpoint import CheckpointManager, load_weights, read
 from lightcnn import train as lightcnn_train
 from lightcnn.src.lightcnn import LIGHTCNN
@@ -60,7 +61,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
     lightcnn_train.main(lightcnn_tiny_args(out, train, epochs=1, save_every_steps=2, dropout=0.0, optimizer="sgd"))
     good = sorted(glob.glob(str(out / "ckpt" / "*.ckpt")))
     before = {f: open(f, "rb").read() for f in good}
-    with pytest.raises(SystemExit, match=r"loss is (nan|inf).*Last good checkpoint \(untouched\)"):
+    with pytest.raises(FaceIdError, match=r"loss is (nan|inf).*Last good checkpoint \(untouched\)"):
         lightcnn_train.main(lightcnn_tiny_args(out, train, epochs=2, resume="true", lr=1e30, dropout=0.0, optimizer="sgd",
                                                warmup_epochs=0, lr_schedule="constant"))
     after = sorted(glob.glob(str(out / "ckpt" / "*.ckpt")))
@@ -88,7 +89,7 @@ def test_checkpoint_of_another_class_count_is_refused(data, tmp_path):
     cfg = load_config(os.path.join(lightcnn_train.ROOT, "lightcnn", "configs", "demo.yaml"),
                       ["--preprocess", "{channels: 1, resize: 36, crop: 32}"])
     other = build_classifier(cfg, 7)
-    with pytest.raises(SystemExit, match=r"does not fit this network \(the checkpoint was trained with 4 classes\)"):
+    with pytest.raises(FaceIdError, match=r"does not fit this network \(the checkpoint was trained with 4 classes\)"):
         load_into(other, res["checkpoint"])
     # the backbone alone loads fine from the same file
     backbone = LIGHTCNN.create("lightcnn9", input_hw=(32, 32))
@@ -99,7 +100,7 @@ def test_checkpoint_of_another_class_count_is_refused(data, tmp_path):
 def test_unreadable_checkpoint(tmp_path):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(SystemExit, match="bad.ckpt: not a readable MindSpore checkpoint"):
+    with pytest.raises(FaceIdError, match="bad.ckpt: not a readable MindSpore checkpoint"):
         load_weights(LIGHTCNN.create("lightcnn9", input_hw=(32, 32)), str(bad))
-    with pytest.raises(SystemExit, match="checkpoint not found"):
+    with pytest.raises(FaceIdError, match="checkpoint not found"):
         load_weights(LIGHTCNN.create("lightcnn9", input_hw=(32, 32)), str(tmp_path / "none.ckpt"))

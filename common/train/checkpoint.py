@@ -2,8 +2,12 @@
 
 A training checkpoint holds the network, the optimizer state (momenta, global step)
 and the position in the schedule (``meta_epoch``, ``meta_step``: the next step to run
-within that epoch). It is written to a temporary name in the same folder and renamed,
-so a killed run never leaves a truncated file under a real name.
+within that epoch). It is written to a temporary name in the same folder
+(``.tmp-<pid>-<name>``; MindSpore itself first writes ``.tmp-<pid>-<stem>.tmp``) and renamed,
+so a killed run never leaves a truncated file under a real name. The temporary files a killed
+writer leaves behind are removed by the next :class:`CheckpointManager` on the same folder and
+prefix (those whose writer pid is no longer alive). ``--resume true`` takes the newest checkpoint
+that loads (:meth:`CheckpointManager.latest_loadable`), naming each newer one it skips and why.
 """
 import glob
 import os
@@ -12,35 +16,94 @@ import re
 import mindspore as ms
 import numpy as np
 
+from common.errors import FaceIdError
+
 META = ("meta_epoch", "meta_step", "meta_num_classes")
+TMP = re.compile(r"^\.tmp-(\d+)-")
 
 
-class CheckpointError(SystemExit):
+class CheckpointError(FaceIdError):
     pass
 
 
+def _tmp_names(path):
+    """The two temporary names a write of ``path`` uses: ours (renamed to ``path``) and MindSpore's own."""
+    folder, base = os.path.split(os.path.abspath(path))
+    ours = os.path.join(folder, f".tmp-{os.getpid()}-{base}")
+    return ours, os.path.splitext(ours)[0] + ".tmp"
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def save_atomic(save_obj, path, meta=None):
-    """``ms.save_checkpoint`` to ``path`` via a temporary file + rename."""
+    """``ms.save_checkpoint`` to ``path`` via a temporary file + rename; nothing is left behind on failure."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    ms.save_checkpoint(save_obj, tmp, append_dict=dict(meta or {}))
-    os.replace(tmp, path)
+    tmps = _tmp_names(path)
+    for t in tmps:
+        _remove(t)
+    try:
+        ms.save_checkpoint(save_obj, tmps[0], append_dict=dict(meta or {}))
+        os.replace(tmps[0], path)
+    except (OSError, RuntimeError) as exc:
+        for t in tmps:
+            _remove(t)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({reason})") from None
     return path
 
 
+def pid_alive(pid):
+    """True if a process ``pid`` exists on this machine (any owner)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_tmp(directory, prefix, printer=None):
+    """Delete ``.tmp-<pid>-<prefix>-*`` files in ``directory`` whose writer ``pid`` is dead; returns their paths."""
+    removed = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(directory), f".tmp-*-{glob.escape(prefix)}-*"))):
+        m = TMP.match(os.path.basename(path))
+        if not m or pid_alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
+            continue
+        try:
+            size = os.path.getsize(path)
+            os.remove(path)
+        except OSError:
+            continue
+        removed.append(path)
+        if printer is not None:
+            printer(f"checkpoint: removed {os.path.basename(path)} ({size / 2 ** 20:.1f} MB), the temporary file "
+                    f"of an interrupted write (process {m.group(1)} is gone)")
+    return removed
+
+
 class CheckpointManager:
-    """``<dir>/<prefix>-e<epoch>-s<global step>.ckpt``; keeps the newest ``keep``."""
+    """``<dir>/<prefix>-e<epoch>-s<global step>.ckpt``; keeps the newest ``keep``.
+
+    Created, it removes the temporary files of interrupted writes of this prefix (their writer is gone).
+    """
 
     pattern = re.compile(r"-e(\d+)-s(\d+)\.ckpt$")
 
-    def __init__(self, directory, prefix, keep=5):
+    def __init__(self, directory, prefix, keep=5, printer=None):
         self.dir, self.prefix, self.keep = directory, prefix, keep
+        self.removed = remove_stale_tmp(directory, prefix, printer) if os.path.isdir(directory) else []
 
     def list(self):
-        files = glob.glob(os.path.join(self.dir, f"{self.prefix}-e*-s*.ckpt"))
+        files = glob.glob(os.path.join(glob.escape(self.dir), f"{glob.escape(self.prefix)}-e*-s*.ckpt"))
         return sorted((f for f in files if self.pattern.search(f)),
                       key=lambda f: int(self.pattern.search(f).group(2)))
 
@@ -48,23 +111,48 @@ class CheckpointManager:
         files = self.list()
         return files[-1] if files else None
 
+    def latest_loadable(self, printer=print):
+        """(path, params) of the newest checkpoint that reads and holds the resume meta, or (None, None).
+
+        Each newer file that does not (truncated after a full disk, hand-edited...) is named with the reason.
+        """
+        for path in reversed(self.list()):
+            try:
+                params = read(path)
+            except CheckpointError as exc:
+                printer(f"resume: skipped {path}: {_reason(exc, path)}")
+                continue
+            lacking = [k for k in META[:2] if k not in params]
+            if lacking:
+                printer(f"resume: skipped {path}: lacks {', '.join(lacking)} (truncated, or not a training "
+                        f"checkpoint of this loop)")
+                continue
+            return path, params
+        return None, None
+
     def save(self, train_net, epoch, step_in_epoch, global_step, num_classes):
         path = os.path.join(self.dir, f"{self.prefix}-e{epoch}-s{global_step}.ckpt")
         save_atomic(train_net, path, {"meta_epoch": int(epoch), "meta_step": int(step_in_epoch),
                                       "meta_num_classes": int(num_classes)})
         for old in self.list()[:-self.keep] if self.keep > 0 else []:
-            os.remove(old)
+            _remove(old)
         return path
+
+
+def _reason(exc, path):
+    msg = str(exc)
+    return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
 
 
 def read(path):
     if not os.path.isfile(path):
-        raise CheckpointError(f"error: checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        return ms.load_checkpoint(path)
-    except (ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"error: {path}: not a readable MindSpore checkpoint "
-                              f"({str(exc).strip().splitlines()[0]})") from None
+        params = ms.load_checkpoint(path)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: not a readable MindSpore checkpoint "
+                              f"({(str(exc).strip().splitlines() or [type(exc).__name__])[0]})") from None
+    return params
 
 
 def _value(p):
@@ -89,10 +177,10 @@ def load_into(net, path, params=None, strict=True, skip=("learning_rate",)):
         hint = ""
         if "meta_num_classes" in meta:
             hint = f" (the checkpoint was trained with {meta['meta_num_classes']} classes)"
-        raise CheckpointError(f"error: {path}: does not fit this network{hint}: " + "; ".join(bad[:3]))
+        raise CheckpointError(f"{path}: does not fit this network{hint}: " + "; ".join(bad[:3]))
     missing = [n for n in own if n not in params]
     if strict and missing:
-        raise CheckpointError(f"error: {path}: lacks {len(missing)} parameter(s) of this network, "
+        raise CheckpointError(f"{path}: lacks {len(missing)} parameter(s) of this network, "
                               f"e.g. {', '.join(missing[:3])}")
     load = {n: v for n, v in params.items() if n in own}
     ms.load_param_into_net(net, load, strict_load=False)

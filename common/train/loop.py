@@ -13,13 +13,14 @@ import mindspore as ms
 import numpy as np
 
 from common import amp, distributed
+from common.errors import FaceIdError
 from common.train.checkpoint import CheckpointManager, load_into
 from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
 from common.train.progress import Progress
 
 
-class NonFiniteLoss(SystemExit):
+class NonFiniteLoss(FaceIdError):
     pass
 
 
@@ -46,15 +47,20 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic)
     train_net.set_train(True)
 
-    manager = CheckpointManager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5))
-    start_epoch, start_step = 0, 0
+    manager = CheckpointManager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
+                                printer=printer if rank == 0 else None)
+    start_epoch, start_step, resumed = 0, 0, None
     resume = cfg.get("resume")
     if resume:
-        path = manager.latest() if resume is True or resume == "latest" else resume
-        if path is None:
-            printer(f"resume: no checkpoint in {cfg.ckpt_dir}, starting from scratch")
+        if resume is True or str(resume).lower() in ("true", "latest"):  # newest that loads; skipped ones named
+            path, params = manager.latest_loadable(printer)
         else:
-            meta = load_into(train_net, path)
+            path, params = resume, None
+        if path is None:
+            printer(f"resume: no loadable checkpoint in {cfg.ckpt_dir}, starting from scratch")
+        else:
+            meta = load_into(train_net, path, params)
+            resumed = path
             start_epoch, start_step = meta.get("meta_epoch", 0), meta.get("meta_step", 0)
             printer(f"resumed from {path}: epoch {start_epoch + 1}, step {start_step} of that epoch")
 
@@ -62,14 +68,25 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     total = epochs * steps_per_epoch
     global_step = start_epoch * steps_per_epoch + start_step
     progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world)
+    # periodic work (epoch set-up, checkpoints, verification) runs between progress.pause() and .resume(): it is
+    # left out of img/s and added to the ETA; the wait for each batch is timed as the 'data x%' share
     save_every = int(cfg.get("save_every_steps", 0) or 0)
     max_steps = int(cfg.get("max_steps", 0) or 0)  # stop (with a checkpoint) after this many global steps
-    last_ckpt, last_loss = manager.latest(), float("nan")
+    last_ckpt, last_loss = resumed or manager.latest(), float("nan")
     for epoch in range(start_epoch, epochs):
         skip = start_step if epoch == start_epoch else 0
+        progress.pause()
         data, steps = dataset_fn(epoch, skip)
+        batches = data.create_tuple_iterator()
+        progress.resume()
         step_in_epoch = skip
-        for images, labels in data.create_tuple_iterator():
+        while True:
+            progress.data_start()
+            try:
+                images, labels = next(batches)
+            except StopIteration:
+                break
+            progress.data_end()
             out = train_net(images, labels)
             loss = out[0] if isinstance(out, tuple) else out
             last_loss = float(loss.asnumpy())
@@ -77,16 +94,18 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             global_step += 1
             if not math.isfinite(last_loss):
                 raise NonFiniteLoss(
-                    f"error: loss is {last_loss} at epoch {epoch + 1} step {step_in_epoch}; training stopped. "
+                    f"loss is {last_loss} at epoch {epoch + 1} step {step_in_epoch}; training stopped. "
                     f"Last good checkpoint (untouched): {last_ckpt or 'none'}. Lower the lr or use amp_level O0.")
             progress.update(global_step, epoch, epochs, step_in_epoch, steps_per_epoch, last_loss,
                             float(lr[min(global_step - 1, len(lr) - 1)]))
             stop = bool(max_steps) and global_step >= max_steps
+            progress.pause()
             if rank == 0 and step_in_epoch < steps_per_epoch and (
                     stop or save_every and global_step % save_every == 0):
                 last_ckpt = manager.save(train_net, epoch, step_in_epoch, global_step, num_classes)
             if on_step_end is not None:
                 on_step_end(global_step, epoch, train_net)
+            progress.resume()
             if stop and step_in_epoch < steps_per_epoch:
                 printer(f"stopped at step {global_step} (max_steps); resume with --resume true")
                 distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
@@ -94,11 +113,13 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                         "train_net": train_net}
             if step_in_epoch >= steps_per_epoch:
                 break
+        progress.pause()
         if rank == 0:
             last_ckpt = manager.save(train_net, epoch + 1, 0, global_step, num_classes)
             printer(f"epoch {epoch + 1} done, checkpoint {last_ckpt}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, train_net)
+        progress.resume()
         if max_steps and global_step >= max_steps:
             break
     distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})

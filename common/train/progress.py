@@ -1,4 +1,18 @@
-"""One progress line per ``every`` steps: epoch, step, loss, lr, images/s and ETA."""
+"""One progress line per ``every`` steps: epoch, step, loss, lr, images/s, data wait share and ETA.
+
+The loop tells :class:`Progress` where time goes besides the train step:
+
+- ``data_start()`` / ``data_end()`` around asking the data iterator for the next batch: the share of the window
+  spent waiting is printed as ``data x%`` (high: the input pipeline, not the network, sets the pace);
+- ``pause()`` / ``resume()`` around periodic work (checkpoint writes, verification, building an epoch's
+  dataset): that time is left out of the ``img/s`` window, so the rate after a verification is the training
+  throughput, not a slump, and it is added to the ETA as its measured mean cost per step so far.
+
+Numbers of a printed line (W = the window's wall time minus the paused time in it, n = steps in the window)::
+
+    img/s = n * batch * world / W          data % = 100 * (time in data_start..data_end) / W
+    eta   = (total - step) * (W / n + paused time since start / steps since start)
+"""
 import time
 
 
@@ -10,27 +24,57 @@ def fmt_time(seconds):
 
 
 class Progress:
-    def __init__(self, total_steps, batch_size, every=10, start_step=0, printer=print, world=1):
+    def __init__(self, total_steps, batch_size, every=10, start_step=0, printer=print, world=1, clock=None):
         self.total, self.batch, self.every = total_steps, batch_size * world, max(1, every)
         self.printer, self.start_step = printer, start_step
-        self.t0 = self.t_last = time.time()
+        self.clock = clock or time.perf_counter
+        self.t0 = self.t_last = self.clock()
         self.step_last = start_step
         self.loss_sum, self.loss_n = 0.0, 0
+        self.paused_window = self.paused_total = 0.0
+        self.wait_window = 0.0
+        self._pause_at = self._data_at = None
 
+    # ---- where the time goes
+    def data_start(self):
+        self._data_at = self.clock()
+
+    def data_end(self):
+        if self._data_at is not None:
+            self.wait_window += self.clock() - self._data_at
+            self._data_at = None
+
+    def pause(self):
+        """Start of periodic work (checkpoint, verification, epoch set-up): not training time."""
+        if self._pause_at is None:
+            self._pause_at = self.clock()
+
+    def resume(self):
+        if self._pause_at is not None:
+            spent = self.clock() - self._pause_at
+            self.paused_window += spent
+            self.paused_total += spent
+            self._pause_at = None
+
+    # ---- the line
     def update(self, global_step, epoch, epochs, step_in_epoch, steps_in_epoch, loss, lr):
         """Call after each step with the 1-based ``global_step`` just finished."""
         self.loss_sum += loss
         self.loss_n += 1
         if global_step % self.every and global_step != self.total:
             return None
-        now = time.time()
-        rate = (global_step - self.step_last) * self.batch / max(now - self.t_last, 1e-9)
-        done = global_step - self.start_step
-        eta = (now - self.t0) / max(done, 1) * (self.total - global_step)
+        now = self.clock()
+        steps = max(global_step - self.step_last, 1)
+        window = max(now - self.t_last - self.paused_window, 1e-9)
+        rate = steps * self.batch / window
+        data = 100.0 * min(self.wait_window / window, 1.0)
+        done = max(global_step - self.start_step, 1)
+        eta = (self.total - global_step) * (window / steps + self.paused_total / done)
         line = (f"epoch {epoch + 1}/{epochs} step {step_in_epoch}/{steps_in_epoch} "
                 f"[{global_step}/{self.total}] loss {self.loss_sum / self.loss_n:.4f} lr {lr:.3g} "
-                f"{rate:.1f} img/s eta {fmt_time(eta)}")
+                f"{rate:.1f} img/s data {data:.0f}% eta {fmt_time(eta)}")
         self.printer(line)
         self.t_last, self.step_last = now, global_step
         self.loss_sum, self.loss_n = 0.0, 0
+        self.paused_window = self.wait_window = 0.0
         return line
