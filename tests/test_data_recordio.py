@@ -90,17 +90,6 @@ def test_split_parts_at_aligned_magic_only(tmp_path):
         assert recordio.read_record(fh, 4, str(path)) == payload
 
 
-def test_sharding_disjoint_and_covering(tmp_path):
-    base = str(tmp_path / "train")
-    _build(base)
-    reader = recordio.RecordReader(base + ".rec", base + ".idx")
-    shards = [reader.shard(r, 3) for r in range(3)]
-    flat = [k for s in shards for k in s]
-    assert sorted(flat) == reader.keys() and len(set(flat)) == len(flat)
-    with pytest.raises(ValueError):
-        reader.shard(3, 3)
-
-
 def test_plain_file_without_header0(tmp_path):
     rec = str(tmp_path / "plain.rec")
     with recordio.RecordWriter(rec) as w:

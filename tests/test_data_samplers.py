@@ -2,33 +2,10 @@
 import numpy as np
 import pytest
 
-from common.data.samplers import ClassBalancedSampler, FlatSampler, ShardedShuffle
+from common.data.samplers import ClassBalancedSampler, FlatSampler
 
 # 9 identities with 1..9 images each, shuffled positions
 LABELS = np.random.default_rng(0).permutation(np.repeat(np.arange(9), np.arange(1, 10)))
-
-
-@pytest.mark.parametrize("n, world", [(12, 3), (10, 3), (2, 4)])
-def test_sharded_shuffle_covers_and_pads(n, world):
-    shards = [list(ShardedShuffle(n, r, world, seed=5)) for r in range(world)]
-    per = -(-n // world)
-    assert all(len(s) == per for s in shards)
-    flat = [i for s in shards for i in s]
-    assert set(flat) == set(range(n))
-    assert len(flat) - len(set(flat)) == per * world - n  # only the padding repeats
-    if n % world == 0:
-        assert all(not set(a) & set(b) for i, a in enumerate(shards) for b in shards[i + 1:])
-
-
-def test_sharded_shuffle_deterministic_per_epoch():
-    a, b = ShardedShuffle(50, 1, 2, seed=3), ShardedShuffle(50, 1, 2, seed=3)
-    first, second = list(a), list(a)  # iter() advances the epoch
-    b.set_epoch(1)
-    assert list(b) == second and first != second
-    b.set_epoch(0)
-    assert list(b) == first
-    assert list(ShardedShuffle(50, 1, 2, seed=4)) != first
-    assert list(ShardedShuffle(5, shuffle=False)) == [0, 1, 2, 3, 4]
 
 
 def _check_batch(batch, P, K):

@@ -156,13 +156,14 @@ def test_rec_source_matches_folder_and_trains_two_steps(demo, tmp_path):
 
 def test_rec_errors_name_the_file(tmp_path):
     from common.data.dataset import RecordItems
+    from common.errors import FaceIdError
 
     rec = tmp_path / "x.rec"
     rec.write_bytes(b"\0" * 16)
     (tmp_path / "x.idx").write_text("1\t0\n")
-    with pytest.raises(SystemExit, match=r"x\.rec: bad magic"):
+    with pytest.raises(FaceIdError, match=r"x\.rec: bad magic"):
         RecordItems(str(rec))
-    with pytest.raises(SystemExit, match=r"nope\.rec: no such record file"):
+    with pytest.raises(FaceIdError, match=r"nope\.rec: no such record file"):
         RecordItems(str(tmp_path / "nope.rec"))
 
 

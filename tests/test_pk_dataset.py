@@ -10,6 +10,7 @@ import pytest
 from common.data.dataset import BadImages
 from common.data.pk_dataset import build_pk_epoch_dataset, pk_plan, pk_steps
 from common.data.transforms import Preprocess
+from common.errors import FaceIdError
 
 # 10 identities with 1..10 images each (55 images), file order shuffled
 LABELS = np.random.default_rng(3).permutation(np.repeat(np.arange(10), np.arange(1, 11)))
@@ -103,7 +104,7 @@ def test_undecodable_image_is_replaced_with_its_own_label(files, tmp_path):
 
 
 def test_too_few_identities_is_one_clear_error(files):
-    with pytest.raises(SystemExit, match="identities"):
+    with pytest.raises(FaceIdError, match="identities"):
         build_pk_epoch_dataset(files, LABELS, PRE, 6, 2, 0, world=2)
     with pytest.raises(ValueError, match="55 paths but 3 labels"):
         build_pk_epoch_dataset(files, LABELS[:3], PRE, 2, 2, 0)

@@ -1,4 +1,4 @@
-"""The training input pipeline: decode + augment in Python, batched by MindSpore.
+"""The training input pipeline: decode + augment in Python, whole batches handed to MindSpore.
 
 Each epoch has its own permutation (seed + epoch), padded so every rank gets the same
 number of samples and sharded by rank, so a resumed run replays exactly the same order
@@ -6,13 +6,28 @@ number of samples and sharded by rank, so a resumed run replays exactly the same
 is seeded by (seed, epoch, index), so it does not depend on worker scheduling.
 Undecodable images are skipped (the next image in the shard takes their place) and counted.
 Samples are file paths or RecordIO keys (:class:`RecordItems`) read through one callable.
+
+Parallelism: :class:`EpochBatches` computes batch ``b`` (items ``[b*B, (b+1)*B)`` of the order) as a whole in
+one worker and yields batches in order, so the output is bit-identical for any number of workers and for
+threads or processes (tests/test_data_pipeline.py). Processes (``fork``, results through shared memory) are
+the default for ``workers > 1``: decoding and augmenting in Python threads scales poorly under the GIL.
+MindSpore's own ``GeneratorDataset(num_parallel_workers > 1)`` is not used: its result loop polls with a
+100 ms sleep whenever the next sample is not ready yet (``SamplerFn.process``), which made 2 workers 8x
+slower than 1 (issue 16).
 """
+import mmap
+import os
+import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from common.data.transforms import ImageError
 from common.distributed import debug_dump
+from common.errors import FaceIdError
+
+MAX_CONSECUTIVE_BAD = 1000  # this many undecodable samples in a row: the training data is unusable
 
 
 def epoch_indices(n, epoch, seed, rank=0, world=1, shuffle=True):
@@ -24,28 +39,33 @@ def epoch_indices(n, epoch, seed, rank=0, world=1, shuffle=True):
 
 
 class BadImages:
-    """Thread-safe record of images that failed to decode."""
+    """Thread-safe record of images that failed to decode (``quiet``: record without printing)."""
 
-    def __init__(self):
+    def __init__(self, quiet=False):
         self._lock = threading.Lock()
         self.files = {}
+        self.quiet = quiet
 
     def add(self, path, reason):
         with self._lock:
             if path not in self.files:
                 self.files[path] = reason
-                print(f"warning: skipping {reason}", flush=True)
+                if not self.quiet:
+                    print(f"warning: skipping {reason}", flush=True)
+                return True
+        return False
 
     def __len__(self):
         return len(self.files)
 
 
 class ImageSource:
-    """Random-access source for GeneratorDataset: item k of the epoch order -> (CHW float32, int32 label).
+    """Random-access source: item k of the epoch order -> (CHW float32, int32 label).
 
     ``items[i]`` is what ``read(items[i])`` turns into a file path or encoded image bytes (default: ``items``
     are paths, read is the identity); ``name(items[i])`` names it in warnings (default ``str``). Image
-    folders, list files and RecordIO keys thus share one code path.
+    folders, list files and RecordIO keys thus share one code path. An undecodable item is replaced by the
+    next one of the order; ``MAX_CONSECUTIVE_BAD`` failures in a row raise FaceIdError.
     """
 
     def __init__(self, paths, labels, preprocess, order, seed, epoch, bad=None, train=True, read=None, name=None):
@@ -60,11 +80,14 @@ class ImageSource:
         return len(self.order)
 
     def __getitem__(self, k):
-        for attempt in range(len(self.order)):
+        tries = min(len(self.order), MAX_CONSECUTIVE_BAD)
+        failed = []
+        for attempt in range(tries):
             idx = int(self.order[(k + attempt) % len(self.order)])
             item = self.paths[idx]
             name = self.name(item)
             if name in self.bad.files:
+                failed.append(name)
                 continue
             try:
                 img = self.pre.load(self.read(item), name=name)
@@ -76,7 +99,20 @@ class ImageSource:
                 return x, self.labels[idx]
             except ImageError as exc:
                 self.bad.add(name, str(exc))
-        raise SystemExit("error: no decodable image in the training set")
+                failed.append(name)
+        raise FaceIdError(f"{_common_place(failed)}: no decodable image in {tries} consecutive samples "
+                          f"(first: {self.bad.files.get(failed[0], failed[0]) if failed else '?'})")
+
+
+def _common_place(names):
+    """The folder (or .rec file) the given sample names share."""
+    files = sorted({str(n).split("#")[0] for n in names})
+    if len(files) == 1:
+        return files[0] if "#" in str(names[0]) else (os.path.dirname(files[0]) or files[0])
+    try:
+        return os.path.commonpath(files) or "training data"
+    except ValueError:
+        return "training data"
 
 
 def _identity(item):
@@ -86,7 +122,8 @@ def _identity(item):
 class RecordItems:
     """Training items of an indexed RecordIO ``.rec``: keys, labels, a thread-safe ``read(key) -> bytes``.
 
-    GeneratorDataset's worker threads share one open file, so reads (seek + read) hold a lock.
+    Worker threads share one open file, so reads (seek + read) hold a lock; a forked worker process
+    reopens the file (RecordReader does, per process) and gets a fresh lock.
     """
 
     def __init__(self, rec_path, idx_path=None):
@@ -97,17 +134,20 @@ class RecordItems:
             self.keys = self.reader.keys()
             self.labels = self.reader.labels()
         except (ValueError, KeyError) as exc:
-            raise SystemExit(str(exc).strip("'\"")) from None
+            msg = str(exc).strip("'\"")
+            raise FaceIdError(msg[len("error: "):] if msg.startswith("error: ") else msg) from None
         self.rec_path = rec_path
-        self._lock = threading.Lock()
+        self._lock, self._pid = threading.Lock(), os.getpid()
         if not self.keys:
-            raise SystemExit(f"error: {rec_path}: no image records")
+            raise FaceIdError(f"{rec_path}: no image records")
         if (self.labels < 0).any():
             key = self.keys[int(np.argmax(self.labels < 0))]
-            raise SystemExit(f"error: {rec_path}: image key {key} lies in no identity range of record 0")
+            raise FaceIdError(f"{rec_path}: image key {key} lies in no identity range of record 0")
         self.classes = [str(c) for c in range(int(self.labels.max()) + 1)]
 
     def read(self, key):
+        if self._pid != os.getpid():
+            self._lock, self._pid = threading.Lock(), os.getpid()
         with self._lock:
             return self.reader.read(key)[1]
 
@@ -115,21 +155,153 @@ class RecordItems:
         return f"{self.rec_path}#{key}"
 
 
+def usable_workers(workers):
+    """``workers`` capped at the CPU cores this process may use (at least 1); the output does not depend on it."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(int(workers or 1), cores))
+
+
+class EpochBatches:
+    """The batches of one epoch: iterating yields ``(images (B, C, H, W) float32, labels (B,) int32)`` in order.
+
+    Batch ``b`` holds items ``[b * B, (b + 1) * B)`` of ``source`` and is computed as a whole by one worker:
+    ``workers`` <= 1 in the iterating thread, else ``workers`` threads (``processes=False``) or forked
+    processes writing into shared memory (``processes=True``). Batch 0 is computed at construction, in the
+    calling (main) thread, so unusable data fails there with a FaceIdError. Each ``iter()`` replays the epoch.
+    """
+
+    def __init__(self, source, batch_size, workers=1, processes=True, prefetch=2):
+        self.source, self.batch_size = source, int(batch_size)
+        self.workers, self.processes, self.prefetch = usable_workers(workers), bool(processes), max(1, prefetch)
+        self.steps = len(source) // self.batch_size
+        self._first = self._batch(0) if self.steps else None
+
+    # no __len__: GeneratorDataset refuses a sized source of length 0 (a resume at the end of an epoch)
+
+    def _batch(self, b, out=None):
+        rows = [self.source[k] for k in range(b * self.batch_size, (b + 1) * self.batch_size)]
+        images = np.stack([x for x, _ in rows], out=out)
+        return images, np.array([y for _, y in rows], np.int32)
+
+    def __iter__(self):
+        if self.steps == 0:
+            return
+        yield self._first
+        if self.workers <= 1:
+            for b in range(1, self.steps):
+                yield self._batch(b)
+        elif self.processes:
+            yield from self._iter_processes()
+        else:
+            yield from self._iter_threads()
+
+    def _iter_threads(self):
+        with ThreadPoolExecutor(self.workers) as pool:
+            window = self.workers * self.prefetch
+            pending = {b: pool.submit(self._batch, b) for b in range(1, min(self.steps, 1 + window))}
+            for b in range(1, self.steps):
+                result = pending.pop(b).result()
+                if b + window < self.steps:
+                    pending[b + window] = pool.submit(self._batch, b + window)
+                yield result
+
+    def _iter_processes(self):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        images = self._first[0]
+        slots = self.workers * self.prefetch
+        shared = mmap.mmap(-1, slots * images.nbytes)  # anonymous MAP_SHARED: visible to forked children
+        view = np.frombuffer(shared, images.dtype).reshape((slots,) + images.shape)
+        tasks, done = ctx.SimpleQueue(), ctx.Queue()
+        procs = [ctx.Process(target=_process_worker, args=(self, view, tasks, done), daemon=True)
+                 for _ in range(self.workers)]
+        for p in procs:
+            p.start()
+        try:
+            for b in range(1, min(self.steps, 1 + slots)):
+                tasks.put((b, b % slots))
+            ready = {}
+            for b in range(1, self.steps):
+                while b not in ready:
+                    try:
+                        got, labels, new_bad, error = done.get(timeout=1.0)
+                    except queue.Empty:
+                        dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                        if dead:
+                            raise FaceIdError(f"data worker process died (exit code {dead[0]})") from None
+                        continue
+                    for name, reason in new_bad:
+                        self.source.bad.add(name, reason)
+                    if error is not None:
+                        raise FaceIdError(error)
+                    ready[got] = labels
+                labels = ready.pop(b)
+                batch = (view[b % slots].copy(), labels)
+                if b + slots < self.steps:
+                    tasks.put((b + slots, (b + slots) % slots))
+                yield batch
+        finally:
+            for _ in procs:
+                tasks.put(None)
+            for p in procs:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.terminate()
+                    p.join(timeout=5)
+            done.close()
+            del view
+            shared.close()
+
+
+def _process_worker(stream, view, tasks, done):
+    """Forked worker: computes the batches it is told into its shared-memory slot; reports bad images."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    source = stream.source
+    known = dict(source.bad.files)
+    source.bad = BadImages(quiet=True)
+    source.bad.files.update(known)
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        b, slot = task
+        try:
+            before = set(source.bad.files)
+            _, labels = stream._batch(b, out=view[slot])
+            new_bad = [(n, r) for n, r in source.bad.files.items() if n not in before]
+            done.put((b, labels, new_bad, None))
+        except Exception as exc:  # reported to the main process, which raises FaceIdError
+            msg = str(exc) if isinstance(exc, FaceIdError) else f"data worker: {type(exc).__name__}: {exc}"
+            done.put((b, None, [], msg))
+            return
+
+
+def generator_dataset(batches):
+    """A MindSpore dataset over already batched ``(image, label)`` pairs (one Python source, no re-batching)."""
+    import mindspore.dataset as ds
+
+    return ds.GeneratorDataset(batches, ["image", "label"], shuffle=False, num_parallel_workers=1)
+
+
 def build_epoch_dataset(paths, labels, preprocess, batch_size, epoch, seed=0, rank=0, world=1,
-                        skip_batches=0, workers=2, bad=None, read=None, name=None):
+                        skip_batches=0, workers=2, bad=None, read=None, name=None, processes=True):
     """MindSpore dataset of one epoch for this rank; returns (dataset, number of batches).
 
     ``paths`` are file paths, or any items ``read`` turns into a path or encoded bytes (see ImageSource).
+    ``workers`` / ``processes`` change only the speed, never a value (see EpochBatches).
     """
-    import mindspore.dataset as ds
-
     order = epoch_indices(len(paths), epoch, seed, rank, world)
     steps = len(order) // batch_size
     if steps == 0:
-        raise SystemExit(f"error: {len(paths)} images over {world} rank(s) cannot fill one batch of {batch_size}")
+        raise FaceIdError(f"training data: {len(paths)} images over {world} rank(s) cannot fill one batch "
+                          f"of {batch_size}")
     order = order[skip_batches * batch_size: steps * batch_size]
     debug_dump(f"epoch{epoch}_indices", rank, order)  # only with FACEID_DEBUG_DIR set
     source = ImageSource(paths, labels, preprocess, order, seed, epoch, bad, read=read, name=name)
-    data = ds.GeneratorDataset(source, ["image", "label"], shuffle=False, num_parallel_workers=workers,
-                               python_multiprocessing=False)
-    return data.batch(batch_size, drop_remainder=True), steps - skip_batches
+    return generator_dataset(EpochBatches(source, batch_size, workers, processes)), steps - skip_batches

@@ -17,8 +17,9 @@ with ITS OWN label, so labels always match images (that batch then holds one ima
 """
 import numpy as np
 
-from common.data.dataset import ImageSource
+from common.data.dataset import EpochBatches, ImageSource, generator_dataset
 from common.data.samplers import ClassBalancedSampler
+from common.errors import FaceIdError
 
 
 def pk_plan(labels, P, K, epoch, seed=0, rank=0, world=1):
@@ -34,28 +35,25 @@ def pk_steps(labels, P, K, world=1):
 
 
 def build_pk_epoch_dataset(paths, labels, preprocess, P, K, epoch, seed=0, rank=0, world=1, skip_batches=0,
-                           workers=2, bad=None):
+                           workers=2, bad=None, processes=True):
     """MindSpore dataset of this rank's P x K batches of one epoch; returns (dataset, number of batches).
 
-    ``bad`` is a shared :class:`common.data.dataset.BadImages` record (a new one if None).
+    ``bad`` is a shared :class:`common.data.dataset.BadImages` record (a new one if None). ``workers`` and
+    ``processes`` change only the speed (see :class:`common.data.dataset.EpochBatches`).
     """
-    import mindspore.dataset as ds
-
     if len(paths) != len(labels):
         raise ValueError(f"P x K dataset: {len(paths)} paths but {len(labels)} labels")
     try:
         plan = pk_plan(labels, P, K, epoch, seed, rank, world)
     except ValueError as exc:
-        raise SystemExit(f"error: training data: {exc}") from None
+        raise FaceIdError(f"training data: {exc}") from None
     if not plan:
         n = len(np.unique(np.asarray(labels)))
-        raise SystemExit(f"error: training data: {n} identities cannot fill one batch of P={P} identities "
+        raise FaceIdError(f"training data: {n} identities cannot fill one batch of P={P} identities "
                          f"on {world} rank(s) (need at least {P * world})")
     if not 0 <= skip_batches <= len(plan):
         raise ValueError(f"skip_batches must be in [0, {len(plan)}], got {skip_batches}")
     remaining = plan[skip_batches:]
     order = np.concatenate(remaining) if remaining else np.zeros(0, np.int64)
     source = ImageSource(paths, labels, preprocess, order, seed, epoch, bad)
-    data = ds.GeneratorDataset(source, ["image", "label"], shuffle=False, num_parallel_workers=max(1, workers),
-                               python_multiprocessing=False)
-    return data.batch(int(P) * int(K), drop_remainder=True), len(remaining)
+    return generator_dataset(EpochBatches(source, int(P) * int(K), workers, processes)), len(remaining)

@@ -176,12 +176,6 @@ class RecordReader:
             return label_of[self._keys]
         return np.array([self.read(k)[0] for k in self._keys], np.int64)
 
-    def shard(self, rank, world):
-        """The image keys of rank ``rank`` out of ``world`` (strided; disjoint, together all keys)."""
-        if not 0 <= rank < world:
-            raise ValueError(f"rank must be in [0, {world}), got {rank}")
-        return self._keys[rank::world]
-
     def __iter__(self):
         """Yields ``(key, label, image_bytes)`` for every image key."""
         for key in self._keys:

@@ -1,12 +1,14 @@
-"""Index samplers, numpy only, deterministic given (seed, epoch), sharded by rank.
+"""P x K index samplers, numpy only, deterministic given (seed, epoch), split by rank.
+
+(Sharding of plain per-sample epochs lives in one place: ``common.data.dataset.epoch_indices``.)
 
 Every sampler draws its epoch-``e`` order from ``numpy.random.default_rng([seed, e])``, identical on all ranks, so
 ranks agree on the split without talking. ``set_epoch(e)`` picks the epoch of the next pass; each ``iter()`` uses
 the current epoch and then advances it by one, so a pipeline that re-iterates the sampler every epoch without
 calling ``set_epoch`` (MindSpore does) still gets a new order per epoch.
 
-With MindSpore: ``GeneratorDataset(source, column_names, sampler=ShardedShuffle(n, rank, world, seed))`` takes
-any iterable of indices as ``sampler=`` (do not also pass ``shuffle``/``num_shards``). For P x K batches pass
+With MindSpore: ``GeneratorDataset(source, column_names, sampler=...)`` takes any iterable of indices as
+``sampler=`` (do not also pass ``shuffle``/``num_shards``). For P x K batches pass
 ``sampler=FlatSampler(ClassBalancedSampler(...))`` and ``.batch(P * K, drop_remainder=True)``; each batch is then
 one P x K group, K consecutive images per identity.
 """
@@ -29,28 +31,6 @@ class _Epoch:
         rng = np.random.default_rng([self.seed, self.epoch, *extra])
         self.epoch += 1
         return rng
-
-
-class ShardedShuffle(_Epoch):
-    """A per-epoch permutation of ``range(num_samples)``, padded by wrapping around so every rank gets
-    ``ceil(num_samples / world)`` indices; rank ``r`` takes the ``r``-th contiguous slice."""
-
-    def __init__(self, num_samples, rank=0, world=1, seed=0, shuffle=True):
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        _check_rank(rank, world)
-        self.num_samples, self.rank, self.world = int(num_samples), rank, world
-        self.seed, self.shuffle = int(seed), shuffle
-        self.per_rank = -(-self.num_samples // world)
-
-    def __len__(self):
-        return self.per_rank
-
-    def __iter__(self):
-        rng = self._next_rng()
-        order = rng.permutation(self.num_samples) if self.shuffle else np.arange(self.num_samples)
-        order = np.resize(order, self.per_rank * self.world)
-        return iter(order[self.rank * self.per_rank:(self.rank + 1) * self.per_rank].tolist())
 
 
 class ClassBalancedSampler(_Epoch):
