@@ -8,7 +8,7 @@ def prepare(cfg, title=None, seed=True):
     from common.env import set_device
     from common.train.loop import seed_everything, set_graph_mode
 
-    device = set_device(cfg.get("device_target", "CPU"), cfg.get("device_id"))
+    device = set_device(cfg.get("device_target", "auto"), cfg.get("device_id"))
     set_graph_mode(bool(cfg.get("graph_mode", True)))
     if seed:
         seed_everything(cfg.get("seed", 0))

@@ -25,28 +25,62 @@ def apply_defaults(env=os.environ):
 
 apply_defaults()
 
+from common.errors import FaceIdError  # noqa: E402  (after the defaults: nothing here imports mindspore)
 
-def set_device(target="CPU", device_id=None):
-    """Select the device with MindSpore's current API; a clear error if the build lacks it.
+
+def installed_device():
+    """The device the installed MindSpore can run on here: Ascend (CANN + NPU), else GPU (CUDA + GPU), else CPU."""
+    import logging
+
+    import mindspore as ms
+
+    logger = logging.getLogger("mindspore")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # a missing plugin is the normal answer on other machines: no warning
+    try:
+        for target in ("Ascend", "GPU"):
+            try:
+                if ms.hal.is_available(target):
+                    return target
+            except Exception:  # noqa: BLE001  (a plugin that fails to load means: not this device)
+                continue
+    finally:
+        logger.setLevel(level)
+    return "CPU"
+
+
+def resolve_device(target):
+    """``auto`` (or None) -> :func:`installed_device`; other spellings normalised (cpu -> CPU)."""
+    if target is None or str(target).lower() == "auto":
+        return installed_device()
+    return {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}.get(str(target).lower(), target)
+
+
+def set_device(target="auto", device_id=None):
+    """Select the device with MindSpore's current API (``auto``: the installed build's device); a clear error if
+    the build lacks it.
 
     Inside one process MindSpore fixes the device once kernels have run; asking again for the same
     device is then a no-op, asking for another one is an error."""
     import mindspore as ms
 
-    target = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}.get(str(target).lower(), target)
+    auto = target is None or str(target).lower() == "auto"
+    target = resolve_device(target)
+    if auto:
+        print(f"device: {target} (device_target auto: what the installed MindSpore runs on here)", flush=True)
     try:
         if device_id is None:
             ms.set_device(target)
         else:
             ms.set_device(target, int(device_id))
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0]
         current = ms.get_context("device_target")
         if ("initialized" in msg or "can not be modified" in msg) and current == target:
             return target
         if "initialized" in msg or "can not be modified" in msg:
-            raise SystemExit(f"error: cannot use --device_target {target}: this process already runs on {current}")
+            raise FaceIdError(f"cannot use --device_target {target}: this process already runs on {current}")
         # e.g. a CPU-only wheel asked for Ascend
-        raise SystemExit(f"error: cannot use --device_target {target}: {msg} "
-                         f"(install the MindSpore build for {target}, or pass --device_target CPU)")
+        raise FaceIdError(f"cannot use --device_target {target}: {msg} "
+                          f"(install the MindSpore build for {target}, or pass --device_target CPU)") from None
     return target

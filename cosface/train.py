@@ -1,21 +1,21 @@
-"""Train CosFace (LMCL) (backbone + margin head + softmax cross-entropy) on identity folders, a list file or a .rec.
+"""Train CosFace (LMCL): the shared train flow (common/flows/train.py) with this folder's recipe (src/recipe.py).
 
-    python cosface/train.py --train_root DATA/train [--config cosface/configs/cosface_sphere64_casia.yaml] [--key value ...]
-    python cosface/train.py --train_rec faces_emore/train.rec [--verify_bin_dir faces_emore] [--key value ...]
+    python cosface/train.py --help        # every option, its default and meaning
 """
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
 
-from cosface.src.model import DEFAULT_CONFIG, train  # noqa: E402
+from common.errors import guard  # noqa: E402
+from common.flows import train  # noqa: E402
+from cosface.src.recipe import RECIPE  # noqa: E402
 
 
 def main(argv=None):
-    return train(DEFAULT_CONFIG, argv)
+    return train.run(RECIPE, argv)
 
 
 if __name__ == "__main__":
-    main()
+    guard(main)

@@ -1,24 +1,21 @@
-"""Evaluate LResNet100E-IR (ArcFace): insightface .bin sets (accuracy without / with flip, VAL@FAR, XNorm) and/or an LFW-format
-folder (pairs.txt, 10 folds); one JSON + ROC PNG per target under OUT_DIR/eval, then a table.
+"""Evaluate LResNet100E-IR (IResNet-100 + ArcFace): the shared eval flow (common/flows/evaluate.py) with this folder's recipe (src/recipe.py).
 
-    python lresnet100e_ir/eval.py --ckpt_file CKPT --bin_dir DIR [--targets lfw,cfp_fp,agedb_30]
-    python lresnet100e_ir/eval.py --ckpt_file CKPT --data_root LFW_DIR [--pairs pairs.txt] [--flip false]
-
-Without --ckpt_file the untrained (seeded) network is scored.
+    python lresnet100e_ir/eval.py --help        # every option, its default and meaning
 """
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import common.env  # noqa: E402,F401
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import common.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
 
-from lresnet100e_ir.src.model import DEFAULT_CONFIG, evaluate  # noqa: E402
+from common.errors import guard  # noqa: E402
+from common.flows import evaluate  # noqa: E402
+from lresnet100e_ir.src.recipe import RECIPE  # noqa: E402
 
 
 def main(argv=None):
-    return evaluate(DEFAULT_CONFIG, argv)
+    return evaluate.run(RECIPE, argv)
 
 
 if __name__ == "__main__":
-    main()
+    guard(main)

@@ -1,20 +1,21 @@
-"""Export the LResNet100E-IR (ArcFace) embedding network (margin head dropped) to MINDIR, ONNX or AIR, with a parity check.
+"""Export LResNet100E-IR (IResNet-100 + ArcFace): the shared export flow (common/flows/export.py) with this folder's recipe (src/recipe.py).
 
-    python lresnet100e_ir/export.py --ckpt_file CKPT --file_format MINDIR [--file_name NAME] [--batch_size_export 1]
+    python lresnet100e_ir/export.py --help        # every option, its default and meaning
 """
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import common.env  # noqa: E402,F401
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import common.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
 
-from lresnet100e_ir.src.model import DEFAULT_CONFIG, export_model  # noqa: E402
+from common.errors import guard  # noqa: E402
+from common.flows import export  # noqa: E402
+from lresnet100e_ir.src.recipe import RECIPE  # noqa: E402
 
 
 def main(argv=None):
-    return export_model(DEFAULT_CONFIG, argv)
+    return export.run(RECIPE, argv)
 
 
 if __name__ == "__main__":
-    main()
+    guard(main)

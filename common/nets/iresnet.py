@@ -72,7 +72,7 @@ def _make(depth):
         return IResNet(STAGES[depth], embedding_size, dropout, widths)
     build.__name__ = f"iresnet{depth}"
     build.__doc__ = f"IResNet-{depth}: stages {STAGES[depth]}, input 3x112x112."
-    return BACKBONES.register(build.__name__)(build)
+    return BACKBONES.register(build.__name__, input_size=(3, 112, 112))(build)
 
 
 iresnet18, iresnet34, iresnet50, iresnet100 = (_make(d) for d in (18, 34, 50, 100))

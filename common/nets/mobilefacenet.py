@@ -65,7 +65,7 @@ class MobileFaceNet(nn.Cell):
         return ops.flatten(self.body(x))
 
 
-@BACKBONES.register()
+@BACKBONES.register(input_size=(3, 112, 112))
 def mobilefacenet(embedding_size=128):
     """MobileFaceNet of the MindSpore CosFace recipe, input 3x112x112."""
     return MobileFaceNet(embedding_size)

@@ -118,10 +118,12 @@ class Mixed7a(nn.Cell):
 class InceptionResnetV1(nn.Cell):
     """FaceNet backbone: (N, 3, 160, 160) -> (N, 512) embedding (L2-normalised if ``normalize``)."""
 
-    def __init__(self, embedding_size=512, dropout_prob=0.6, normalize=False):
+    def __init__(self, embedding_size=512, dropout_prob=0.6, normalize=False, input_size=(3, 160, 160)):
         super().__init__()
+        if len(input_size) != 3 or input_size[0] != 3 or min(input_size[1:]) < 75:
+            raise ValueError(f"Inception-ResNet-v1 takes RGB input of at least 75x75, got {tuple(input_size)}")
         self.embedding_size = embedding_size
-        self.input_size = (3, 160, 160)
+        self.input_size = tuple(int(v) for v in input_size)
         self.normalize = normalize
         self.conv2d_1a = BasicConv2d(3, 32, 3, stride=2)
         self.conv2d_2a = BasicConv2d(32, 32, 3)

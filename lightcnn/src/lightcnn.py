@@ -7,9 +7,9 @@ training classifier (dropout + fc2) which export drops.
 from mindspore import nn, ops
 from mindspore.common.initializer import XavierUniform
 
-from common.registry import Registry
+from common.nets import BACKBONES
 
-LIGHTCNN = Registry("lightcnn network")
+
 
 
 class MFM(nn.Cell):
@@ -102,19 +102,25 @@ class LightCNN(nn.Cell):
         return self.fc(self.flatten(self.features(x)))
 
 
-@LIGHTCNN.register("lightcnn9")
-def lightcnn9(input_hw=(128, 128)):
-    return LightCNN(input_hw=input_hw)
+@BACKBONES.register(input_size=(1, 128, 128), any_size=True)
+def lightcnn9(input_size=(1, 128, 128)):
+    return LightCNN(input_hw=_hw(input_size))
 
 
-@LIGHTCNN.register("lightcnn29")
-def lightcnn29(input_hw=(128, 128)):
-    return LightCNN(blocks=(1, 2, 3, 4), input_hw=input_hw)
+@BACKBONES.register(input_size=(1, 128, 128), any_size=True)
+def lightcnn29(input_size=(1, 128, 128)):
+    return LightCNN(blocks=(1, 2, 3, 4), input_hw=_hw(input_size))
 
 
-@LIGHTCNN.register("lightcnn29v2")
-def lightcnn29v2(input_hw=(128, 128)):
-    return LightCNN(blocks=(1, 2, 3, 4), v2=True, input_hw=input_hw)
+@BACKBONES.register(input_size=(1, 128, 128), any_size=True)
+def lightcnn29v2(input_size=(1, 128, 128)):
+    return LightCNN(blocks=(1, 2, 3, 4), v2=True, input_hw=_hw(input_size))
+
+
+def _hw(input_size):
+    if len(input_size) != 3 or int(input_size[0]) != 1:
+        raise ValueError(f"LightCNN takes gray input (1, H, W), got input_size {tuple(input_size)}")
+    return int(input_size[1]), int(input_size[2])
 
 
 class LightCNNClassifier(nn.Cell):

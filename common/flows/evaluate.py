@@ -1,0 +1,207 @@
+"""The eval flow of every model: targets -> inference network -> protocol -> one JSON + ROC PNG per target.
+
+Targets (any combination): ``--bin_dir DIR --targets lfw,cfp_fp,agedb_30`` (insightface .bin sets),
+``--data_root DIR`` with ``--protocols lfw[,blufr]`` (an LFW-format folder), and for recipes that have it
+``--templates FILE`` (PFE template fusion). Every result goes to ``OUT_DIR/eval/<target>_result.json`` where
+``<target>`` is ``<name>.bin``, ``<folder>.lfw``, ``<folder>.blufr`` or ``<folder>.templates``: one name per
+result, never shared. ``--save_embeddings true`` adds ``<target>_embeddings.npy`` + ``<target>_images.txt``.
+"""
+import os
+
+from common.cli import prepare
+from common.config import load_config, read_yaml
+from common.data.transforms import Preprocess
+from common.errors import FaceIdError
+from common.nets import build_backbone
+from common.paths import check_output
+from common.train.checkpoint import load_weights
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHIPPED_BLUFR = os.path.join(ROOT, "protocols", "blufr_lfw_config.mat")
+
+
+class Target:
+    def __init__(self, kind, name, path, out_dir, inputs):
+        self.kind, self.name, self.path = kind, name, path
+        self.key = f"{name}.{kind}"
+        self.out_json = os.path.join(out_dir, f"{self.key}_result.json")
+        self.inputs = [p for p in inputs if p]
+
+    def outputs(self, save_embeddings):
+        stem = self.out_json[: -len("_result.json")]
+        files = [self.out_json, stem + "_result_roc.png"]
+        return files + ([stem + "_embeddings.npy", stem + "_images.txt"] if save_embeddings else [])
+
+
+def load(recipe, argv=None, prog=None):
+    return load_config(recipe.default_config, argv, command="eval", prog=prog or f"{recipe.name}/eval.py")
+
+
+def _names(value):
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value or "").split(",") if v.strip()]
+
+
+def plan_targets(recipe, cfg, protocols=None):
+    """The targets this run scores, each with its result file; refused up front when an input is missing."""
+    out_dir = os.path.join(os.path.abspath(cfg.out_dir), "eval")
+    targets = []
+    if cfg.get("bin_dir"):
+        for name in _names(cfg.get("targets") or "lfw,cfp_fp,agedb_30"):
+            path = os.path.join(cfg.bin_dir, f"{name}.bin")
+            if not os.path.isfile(path):
+                raise FaceIdError(f"{path}: verification set '{name}' not found in --bin_dir {cfg.bin_dir}")
+            targets.append(Target("bin", name, path, out_dir, [path]))
+    if cfg.get("data_root"):
+        if not os.path.isdir(cfg.data_root):
+            raise FaceIdError(f"{cfg.data_root}: --data_root is not a folder")
+        name = os.path.basename(os.path.normpath(cfg.data_root)) or "folder"
+        for proto in _names(protocols or cfg.get("protocols") or "lfw"):
+            if proto not in ("lfw", "blufr"):
+                raise FaceIdError(f"--protocols {proto}: unknown protocol (lfw, blufr)")
+            extra = cfg.get("pairs") if proto == "lfw" else (cfg.get("blufr_config") or SHIPPED_BLUFR)
+            targets.append(Target(proto, name, cfg.data_root, out_dir, [cfg.data_root, extra, cfg.get("image_list")]))
+    if cfg.get("templates"):
+        if "templates" not in recipe.eval_extras:
+            raise FaceIdError(f"--templates: {recipe.name} has no template protocol (PFE has)")
+        name = os.path.splitext(os.path.basename(os.path.normpath(cfg.templates)))[0]
+        targets.append(Target("templates", name, cfg.templates, out_dir, [cfg.templates]))
+    if not targets:
+        raise FaceIdError("nothing to evaluate: give --data_root DIR (LFW-format folder) and/or --bin_dir DIR "
+                          "(insightface <target>.bin files)" +
+                          (" and/or --templates FILE" if "templates" in recipe.eval_extras else ""))
+    inputs = [p for t in targets for p in t.inputs] + [cfg.get("ckpt_file"), cfg.config]
+    for t in targets:
+        for out in t.outputs(cfg.get("save_embeddings")):
+            check_output(out, *inputs)
+    return targets
+
+
+def inference_net(recipe, cfg, ckpt=None):
+    """The recipe's inference network with ``ckpt``'s weights (None: untrained, seeded)."""
+    if recipe.load_inference and ckpt:
+        return recipe.load_inference(cfg, ckpt)
+    backbone = build_backbone(cfg)
+    if ckpt:
+        load_weights(backbone, ckpt)
+    return recipe.build_inference(cfg, backbone)
+
+
+def eval_preprocess(cfg):
+    """The recipe's preprocessing, behind face detection + alignment when ``--align`` asks for it."""
+    pre = Preprocess.from_config(cfg.preprocess)
+    template = align_template(cfg)
+    if not template:
+        return pre, None
+    from common.align import aligned_preprocess
+
+    return aligned_preprocess(pre, template), template
+
+
+def align_template(cfg):
+    """``--align TEMPLATE`` or ``--align true`` (the recipe's template); the recipe YAML's ``align`` alone only
+    names the template, it does not switch alignment on (eval inputs are usually aligned crops already)."""
+    if "align" not in (cfg.get("_given") or ()):
+        return None
+    value = cfg.get("align")
+    if value is True:
+        value = read_yaml(cfg.config).get("align")
+        if not value:
+            raise FaceIdError(f"--align true: {cfg.config} names no alignment template; give --align TEMPLATE")
+    return value or None
+
+
+def run(recipe, argv=None, protocols=None, prog=None):
+    """Evaluate as ``argv`` says; returns {target key: result dict}."""
+    cfg = load(recipe, argv, prog)
+    targets = plan_targets(recipe, cfg, protocols)
+    prepare(cfg, f"{recipe.name} eval")
+    ckpt = cfg.get("ckpt_file")
+    if ckpt:
+        ckpt = os.path.abspath(ckpt)
+    else:
+        print("WARNING: no --ckpt_file: scoring an UNTRAINED network (random weights, seed "
+              f"{cfg.get('seed', 0)}); its numbers say nothing about the model", flush=True)
+    net = inference_net(recipe, cfg, ckpt)
+    pre, template = eval_preprocess(cfg)
+    flip = bool(cfg.get("flip"))
+    if flip and not recipe.flip:
+        print(f"note: --flip is not used by {recipe.name} ({recipe.flip_note})", flush=True)
+        flip = False
+    extra = {"model": recipe.name, "backbone": cfg.backbone, "checkpoint": ckpt, "align": template,
+             "config": cfg.config}
+    emb = recipe.embedding_of(net) if recipe.embedding_of else net
+    ctx = dict(cfg=cfg, net=net, emb=emb, pre=pre, batch=int(cfg.get("eval_batch_size") or 64), flip=flip, extra=extra,
+               save_embeddings=bool(cfg.get("save_embeddings")))
+    results = {}
+    for t in targets:
+        runner = recipe.eval_extras.get(t.kind) or RUNNERS[t.kind]
+        results[t.key] = runner(t, **ctx)
+    label = f"checkpoint {ckpt}" if ckpt else "UNTRAINED"
+    print(f"{recipe.name} ({cfg.backbone}, {label}):")
+    print(format_table(results))
+    return results
+
+
+def _save_kw(stem):
+    return {"embeddings_out": stem} if stem else {}
+
+
+def _embeddings_stem(t, save):
+    return t.out_json[: -len("_result.json")] if save else None
+
+
+def run_bin(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
+    from common.verify import bin_set
+
+    return bin_set(emb, pre, t.path, t.out_json, batch, extra=dict(extra),
+                   **_save_kw(save_embeddings and _embeddings_stem(t, True)))
+
+
+def run_lfw(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
+    from common.verify import lfw_folder
+
+    return lfw_folder(emb, pre, t.path, cfg.get("pairs"), t.out_json, batch, flip=flip, extra=dict(extra),
+                      **_save_kw(save_embeddings and _embeddings_stem(t, True)))
+
+
+def run_blufr(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
+    from common.verify import blufr_folder
+
+    return blufr_folder(emb, pre, t.path, cfg.get("blufr_config") or SHIPPED_BLUFR, t.out_json,
+                        batch, extra=dict(extra), **_save_kw(save_embeddings and _embeddings_stem(t, True)))
+
+
+RUNNERS = {"bin": run_bin, "lfw": run_lfw, "blufr": run_blufr}
+
+
+def format_table(results):
+    """One row per target: the protocol's headline numbers."""
+    rows = [("target", "pairs", "accuracy", "accuracy-flip", "VAL@FAR=1e-3 / 100%-EER", "AUC / xnorm")]
+    for key, r in results.items():
+        rows.append(_row(key, r))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{x * 100:.2f}"
+
+
+def _row(key, r):
+    if "accuracy" in r and isinstance(r["accuracy"], dict):  # .bin protocol
+        acc, accf = r["accuracy"], r["accuracy_flip"]
+        val = (r.get("VAL@FAR=0.001_flip") or {}).get("val_mean")
+        return (key, str(r.get("pairs", "")), f"{_pct(acc['accuracy_mean'])} +- {_pct(acc['accuracy_std'])}",
+                f"{_pct(accf['accuracy_mean'])} +- {_pct(accf['accuracy_std'])}", _pct(val),
+                f"{r.get('xnorm', float('nan')):.3f}")
+    if "VR@FAR=0.1%" in r:  # BLUFR
+        vr, dr = r["VR@FAR=0.1%"], r.get("DIR@FAR=1%,rank=1", {})
+        return (key, "-", f"VR@0.1% {_pct(vr['mean'])}", f"DIR@1% {_pct(dr.get('mean'))}", "-", "-")
+    if "accuracy_mean" in r:  # LFW-format folder
+        acc = f"{_pct(r['accuracy_mean'])} +- {_pct(r['accuracy_std'])}"
+        return (key, str(r.get("pairs", "")), "-" if r.get("flip") else acc, acc if r.get("flip") else "-",
+                _pct(r.get("100%-EER")), _pct(r.get("auc")))
+    parts = [f"{k} {_pct(v['accuracy_mean'])}" for k, v in r.items() if isinstance(v, dict) and "accuracy_mean" in v]
+    return (key, str(r.get("pairs", "")), ", ".join(parts) or "-", "-", "-", "-")

@@ -1,0 +1,162 @@
+"""The one option vocabulary of every entry point: what each key means, which commands take it, its aliases.
+
+Every ``<model>/train.py | eval.py | export.py`` reads its model's YAML and takes any of that YAML's keys as
+``--key value``; on top of the YAML, each command accepts the keys of its own groups below. A key of another
+command's group is refused with one line naming the command that takes it (``--resume`` given to an eval is not
+silently ignored). ``--help`` prints these groups with each key's default (from the YAML) and meaning.
+"""
+
+# group -> {key: meaning}. The order of groups is the order --help prints.
+GROUPS = {
+    "common": {
+        "config": "YAML recipe to start from (default: the model's own); any of its keys can be overridden",
+        "model": "the model folder this recipe belongs to (lightcnn, cosface, lresnet100e_ir, pfe, facenet)",
+        "device_target": "auto (the installed MindSpore build's device: Ascend, GPU, else CPU), Ascend, GPU or CPU",
+        "device_id": "accelerator index on this server (null: the launcher's DEVICE_ID, else 0)",
+        "graph_mode": "true: compiled graph mode (fast); false: PyNative (no compile, for small runs and debugging)",
+        "out_dir": "every output of the run goes under this folder (checkpoints, logs, results, exports)",
+        "seed": "random seed (weights initialisation, data order, augmentation)",
+        "backbone": "network name in the backbone registry (iresnet100, lightcnn9, spherenet64, ...)",
+        "backbone_args": "keyword arguments of the backbone (embedding_size, widths, input_size, ...)",
+        "preprocess": "channels, resize, crop, mean, std, flip: one definition for train, eval, export and C++",
+        "align": "face alignment template of this recipe (arcface112, sphereface112x96, facenet160, lightcnn144)",
+        "amp_level": "mixed precision O0/O1/O2/O3 (null: per device: Ascend O3, GPU O2, CPU O0)",
+        "amp_dtype": "float16 or bfloat16 for mixed precision",
+        "embedding_size": "embedding dimension",
+        "uncertainty": "PFE uncertainty module settings (gamma_init, beta_init, bn_momentum, bn_eps)",
+        "dropout": "dropout before the embedding/classifier layer in training",
+    },
+    "train": {
+        "train_root": "training images: identity folders DIR/<identity>/<image> (or the root of --train_list)",
+        "train_list": "list file of 'relative/path label' lines, relative to train_root",
+        "train_rec": "insightface train.rec (read without MXNet; train.idx beside it)",
+        "train_idx": "train.idx of --train_rec when not beside it",
+        "train_csv": "FaceNet triplets CSV (write_csv_for_making_triplets.py format) as the training list",
+        "num_classes": "number of identities (null: counted from the data; a value is checked against it)",
+        "ckpt_dir": "checkpoint folder (default OUT_DIR/ckpt)",
+        "ckpt_prefix": "checkpoint file name prefix: <prefix>-e<epoch>-s<step>.ckpt",
+        "keep_ckpt": "keep the newest K checkpoints",
+        "save_every_steps": "checkpoint every N steps (0: only at epoch ends)",
+        "resume": "true: newest loadable checkpoint in ckpt_dir; or a checkpoint path (full training state)",
+        "max_steps": "stop after N steps with a checkpoint (null: the whole schedule)",
+        "epochs": "training epochs",
+        "steps_per_epoch": "fixed number of steps per epoch (null: one pass over the data)",
+        "batch_size": "images per step per device (P x K batches: classes_per_batch x images_per_class)",
+        "classes_per_batch": "P identities per batch (triplet / PFE training)",
+        "images_per_class": "K images per identity per batch (triplet / PFE training)",
+        "workers": "data decoding workers",
+        "optimizer": "sgd, momentum or adam",
+        "lr": "base learning rate",
+        "momentum": "SGD momentum",
+        "nesterov": "Nesterov momentum",
+        "weight_decay": "L2 weight decay",
+        "lr_schedule": "step, multistep or cosine",
+        "lr_gamma": "lr multiplier at each step / milestone",
+        "lr_step_epochs": "step schedule: epochs between lr drops",
+        "lr_milestones": "multistep schedule: epochs (or fractions) where the lr drops",
+        "warmup_epochs": "linear warm-up length in epochs",
+        "warmup_lr": "lr at the start of the warm-up",
+        "min_lr": "cosine schedule floor",
+        "lr_scale_with_world": "scale lr by the number of devices",
+        "lr_reference_batch": "scale lr by total batch / this batch (null: no scaling)",
+        "param_groups": "per-parameter lr multipliers and weight decay (match: substring of the name)",
+        "loss_scale": "fixed loss scale for fp16 (null: dynamic on devices, none on CPU)",
+        "log_every": "progress line every N steps",
+        "head": "margin head: arcface, cosface, softmax, margin (s*(cos(m1*theta+m2)-m3)) or linear",
+        "head_args": "head settings: s, m (m1, m2, m3 for 'margin')",
+        "head_parallel": "shard the class centres over the devices (Partial FC)",
+        "sample_rate": "Partial FC: share of negative class centres sampled per step (1.0: all)",
+        "margin": "triplet loss margin",
+        "mining": "triplet mining: semi_hard or batch_hard",
+        "squared_distance": "triplet loss on squared distances",
+        "base_ckpt": "PFE: the base model checkpoint whose backbone is frozen",
+        "verify_every_steps": "verify on the sets below every N steps (0: at epoch ends only)",
+        "verify_bin_dir": "insightface .bin sets to verify on during training",
+        "verify_targets": "names of the .bin sets (lfw,cfp_fp,agedb_30)",
+        "verify_data_root": "LFW-format folder to verify on during training",
+        "verify_pairs": "pairs file of verify_data_root",
+        "verify_batch_size": "batch size of the periodic verification",
+    },
+    "eval": {
+        "ckpt_file": "checkpoint to score (without it the UNTRAINED network is scored, and said so)",
+        "data_root": "LFW-format image folder (name/name_0001.jpg; pairs.txt inside or beside, or --pairs)",
+        "pairs": "pairs file: LFW pairs.txt or LightCNN lfw_pairs.mat (default DATA_ROOT/pairs.txt, "
+                 "else the shipped protocols/lfw_pairs.txt)",
+        "image_list": "LightCNN image_list_for_lfw.txt / image_list_for_blufr.txt naming the images of a .mat",
+        "bin_dir": "folder of insightface .bin sets",
+        "targets": "names of the .bin sets to score (comma separated)",
+        "blufr_config": "BLUFR config .mat (default: the shipped protocols/blufr_lfw_config.mat)",
+        "protocols": "which protocols to run on --data_root: lfw, blufr (comma separated)",
+        "flip": "add the horizontally flipped image's embedding (default true for every model: the standard "
+                ".bin protocol and the papers' test-time augmentation)",
+        "save_embeddings": "write embeddings.npy + images.txt per target (python -m common.evaluate reads them)",
+        "eval_batch_size": "images per inference batch",
+        "backend": "embedding extraction: mindspore, onnxruntime or auto (the faster measured one)",
+        "templates": "PFE: template file (lines 'template_id subject_id path') or identity folders; fused by "
+                     "precision-weighted mean and scored set to set",
+    },
+    "export": {
+        "ckpt_file": "checkpoint to export (required)",
+        "file_name": "output file without suffix (default OUT_DIR/export/<model>)",
+        "file_format": "MINDIR, ONNX or AIR (Ascend only)",
+        "batch_size_export": "batch size of the exported input",
+        "export_tol": "parity tolerance of exported vs Python outputs (null: 1e-5 x max |output|, >= 1e-4)",
+    },
+}
+
+# the common keys every entry takes, shown by --help even when a recipe YAML does not set them
+BASIC = ("config", "device_target", "device_id", "graph_mode", "out_dir")
+
+# defaults of the command keys a recipe YAML does not set (the same for every model)
+DEFAULTS = {
+    "train": {"device_target": "auto", "graph_mode": True},
+    "eval": {"device_target": "auto", "graph_mode": True, "flip": True, "save_embeddings": False,
+             "eval_batch_size": 64, "backend": "mindspore", "protocols": "lfw"},
+    "export": {"device_target": "auto", "graph_mode": True, "file_format": "MINDIR", "batch_size_export": 1},
+}
+
+# which groups each command accepts
+COMMANDS = {
+    "train": ("common", "train"),
+    "eval": ("common", "eval"),
+    "export": ("common", "export"),
+}
+
+# the command to name when a key of another group is given
+OWNER = {"train": "train.py", "eval": "eval.py", "export": "export.py"}
+
+# seed (old zoo) flag names: alias -> (key, note). Per command; printed once as "alias of ...".
+ALIASES = {
+    "train": {"ckpt_path": ("ckpt_dir", "the seed's checkpoint folder"),
+              "run_distribute": ("run_distribute", "distribution is set by the launcher's environment")},
+    "eval": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "resume": ("ckpt_file", ""),
+             "pretrained": ("ckpt_file", "")},
+    "export": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "pretrained": ("ckpt_file", "")},
+}
+
+
+def meaning(key):
+    for group in GROUPS.values():
+        if key in group:
+            return group[key]
+    return ""
+
+
+def group_of(key):
+    """The first group that defines ``key`` (None for a key no group documents)."""
+    for name, group in GROUPS.items():
+        if key in group:
+            return name
+    return None
+
+
+def command_keys(command):
+    keys = set()
+    for g in COMMANDS[command]:
+        keys |= set(GROUPS[g])
+    return keys
+
+
+def owners(key):
+    """The commands that accept ``key``."""
+    return [c for c in COMMANDS if key in command_keys(c)]

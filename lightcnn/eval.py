@@ -1,0 +1,21 @@
+"""Evaluate LightCNN-9 / -29 / -29v2 (Max-Feature-Map): the shared eval flow (common/flows/evaluate.py) with this folder's recipe (src/recipe.py).
+
+    python lightcnn/eval.py --help        # every option, its default and meaning
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import common.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
+
+from common.errors import guard  # noqa: E402
+from common.flows import evaluate  # noqa: E402
+from lightcnn.src.recipe import RECIPE  # noqa: E402
+
+
+def main(argv=None):
+    return evaluate.run(RECIPE, argv)
+
+
+if __name__ == "__main__":
+    guard(main)
