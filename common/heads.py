@@ -43,6 +43,11 @@ class MarginHead(nn.Cell):
         cos = ops.matmul(x, w.T)
         one_hot = ops.one_hot(label.astype(mstype.int32), self.num_classes,
                               Tensor(1.0, mstype.float32), Tensor(0.0, mstype.float32))
+        return self.margin_logits(cos, one_hot)
+
+    def margin_logits(self, cos, one_hot):
+        """cos (N, K) and a float one-hot target mask (N, K) -> the margin logits; a row without a 1 (its class
+        is elsewhere, as in common.partial_fc's shards) gets s*cos only."""
         cos_t = ops.clamp((cos * one_hot).sum(axis=1), -COS_CLIP, COS_CLIP)
         theta = ops.acos(cos_t)
         margin = ops.cos(self.m1 * theta + self.m2)

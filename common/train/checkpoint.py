@@ -111,6 +111,14 @@ class CheckpointManager:
         files = self.list()
         return files[-1] if files else None
 
+    def writes(self, rank):
+        """Whether ``rank`` writes checkpoints (rank 0 only; every rank with a sharded head)."""
+        return rank == 0
+
+    def load(self, train_net, path, params=None):
+        """Resume: ``load_into`` (``params``: the file already read, or None)."""
+        return load_into(train_net, path, params)
+
     def latest_loadable(self, printer=print):
         """(path, params) of the newest checkpoint that reads and holds the resume meta, or (None, None).
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from common import amp, distributed
 from common.errors import FaceIdError
-from common.train.checkpoint import CheckpointManager, load_into
+from common.head_shards import checkpoint_manager
 from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
 from common.train.progress import Progress
@@ -47,8 +47,8 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic)
     train_net.set_train(True)
 
-    manager = CheckpointManager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
-                                printer=printer if rank == 0 else None)
+    manager = checkpoint_manager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
+                                 net_with_loss, printer=printer if rank == 0 else None)  # sharded head: per rank
     start_epoch, start_step, resumed = 0, 0, None
     resume = cfg.get("resume")
     if resume:
@@ -59,7 +59,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
         if path is None:
             printer(f"resume: no loadable checkpoint in {cfg.ckpt_dir}, starting from scratch")
         else:
-            meta = load_into(train_net, path, params)
+            meta = manager.load(train_net, path, params)
             resumed = path
             start_epoch, start_step = meta.get("meta_epoch", 0), meta.get("meta_step", 0)
             printer(f"resumed from {path}: epoch {start_epoch + 1}, step {start_step} of that epoch")
@@ -100,7 +100,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                             float(lr[min(global_step - 1, len(lr) - 1)]))
             stop = bool(max_steps) and global_step >= max_steps
             progress.pause()
-            if rank == 0 and step_in_epoch < steps_per_epoch and (
+            if manager.writes(rank) and step_in_epoch < steps_per_epoch and (
                     stop or save_every and global_step % save_every == 0):
                 last_ckpt = manager.save(train_net, epoch, step_in_epoch, global_step, num_classes)
             if on_step_end is not None:
@@ -114,7 +114,7 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             if step_in_epoch >= steps_per_epoch:
                 break
         progress.pause()
-        if rank == 0:
+        if manager.writes(rank):
             last_ckpt = manager.save(train_net, epoch + 1, 0, global_step, num_classes)
             printer(f"epoch {epoch + 1} done, checkpoint {last_ckpt}")
         if on_epoch_end is not None:
