@@ -170,7 +170,7 @@ def help_text(yaml_cfg, command, prog, yaml_path):
         if g in ("eval", "export"):  # the command's own options: all of them
             keys = list(options.GROUPS[g])
         else:  # recipe groups: the keys this recipe has (and the basics every entry takes)
-            keys = [k for k in options.GROUPS[g] if k in yaml_cfg or k in options.BASIC]
+            keys = [k for k in options.GROUPS[g] if k in yaml_cfg or k in options.BASIC or k in defaults]
         if not keys:
             continue
         lines.append(f"{g} options:")

@@ -109,7 +109,11 @@ BASIC = ("config", "device_target", "device_id", "graph_mode", "out_dir")
 
 # defaults of the command keys a recipe YAML does not set (the same for every model)
 DEFAULTS = {
-    "train": {"device_target": "auto", "graph_mode": True},
+    "train": {"device_target": "auto", "graph_mode": True, "train_root": None, "train_list": None, "train_rec": None,
+              "train_idx": None, "num_classes": None, "ckpt_dir": None, "resume": None, "max_steps": None,
+              "keep_ckpt": 5, "save_every_steps": 0, "log_every": 20, "verify_every_steps": 0,
+              "verify_bin_dir": None, "verify_targets": None, "verify_data_root": None, "verify_pairs": None,
+              "verify_batch_size": 64},
     "eval": {"device_target": "auto", "graph_mode": True, "flip": True, "save_embeddings": False,
              "eval_batch_size": 64, "backend": "mindspore", "protocols": "lfw"},
     "export": {"device_target": "auto", "graph_mode": True, "file_format": "MINDIR", "batch_size_export": 1},

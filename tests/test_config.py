@@ -1,6 +1,7 @@
 import pytest
 
 from common.config import load_config, parse_overrides
+from common.errors import FaceIdError
 
 
 def _write(p, text):
@@ -25,18 +26,18 @@ def test_config_option_selects_yaml(tmp_path):
 
 def test_unknown_key_is_a_clear_error(tmp_path):
     a = _write(tmp_path / "a.yaml", "lr: 1\n")
-    with pytest.raises(SystemExit, match=r"unknown option\(s\) --lrr .*a\.yaml"):
+    with pytest.raises(FaceIdError, match=r"unknown option\(s\) --lrr .*a\.yaml"):
         load_config(a, ["--lrr", "2"])
 
 
 def test_missing_and_bad_yaml(tmp_path):
-    with pytest.raises(SystemExit, match="config file not found"):
+    with pytest.raises(FaceIdError, match="config file not found"):
         load_config(str(tmp_path / "nope.yaml"), [])
     bad = _write(tmp_path / "bad.yaml", "a: [1, 2\n")
-    with pytest.raises(SystemExit, match="bad.yaml: not valid YAML"):
+    with pytest.raises(FaceIdError, match="bad.yaml: not valid YAML"):
         load_config(bad, [])
 
 
 def test_parse_overrides_rejects_positional():
-    with pytest.raises(SystemExit, match="unexpected argument 'x'"):
+    with pytest.raises(FaceIdError, match="unexpected argument 'x'"):
         parse_overrides(["x"])
