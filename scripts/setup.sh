@@ -18,6 +18,14 @@ if [ ! -f "$STAMP" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${ARGS[@]}"
   touch "$STAMP"
 fi
+# The repository itself, editable (pip install -e .): `python -m common.X` and every entry work from any directory,
+# and the tools are console commands (faceid-evaluate, faceid-align, ...). Re-done when pyproject.toml changes.
+PKG_STAMP=".venv/.installed-pkg-$(sha1sum pyproject.toml | cut -c1-12)"
+if [ ! -f "$PKG_STAMP" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+    --config-settings editable_mode=compat -e "$REPO"
+  touch "$PKG_STAMP"
+fi
 if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
   # Optional, for the FaceNet converter test and the PyTorch benchmark: only a locally available
   # CPU wheel (never a multi-GB download); without it those tests skip with their reason.
