@@ -3,12 +3,17 @@
 
     python scripts/hccl_tools.py write --devices 0-7 [--server_ip IP] [--device_ips IP,...] [--out hccl_8p.json]
     python scripts/hccl_tools.py validate hccl.json [--rank_size N]
+    python scripts/hccl_tools.py local hccl.json --local_devices N [--server_ip IP]
 
 ``write``: device IPs come from --device_ips, else from /etc/hccn.conf (``address_<id>=<ip>`` lines, as
 written by ``hccn_tool``; another file with --hccn_conf); the server IP from --server_ip, else this host's
 first IPv4 address. ``validate`` checks the format, that rank ids are unique and 0..N-1, that device ids and
 IPs are unique on each server, and (with --rank_size) that the table holds exactly N devices; on success it
 prints the device ids of the first server in rank order (the Ascend launchers use them as DEVICE_ID).
+``local`` picks this server's part of a (multi-server) table: the server is ``--server_ip`` (or $SERVER_ID), else
+the table's server whose server_id is one of this host's IPv4 addresses ($FACEID_HOST_IPS, comma-separated,
+replaces the detected ones: for tests); it checks that the server holds N devices and prints
+``rank_size <total>`` then one ``<global rank_id> <device_id>`` line per device of that server (rank order).
 Errors are one line ``error: <file>: <what is wrong>`` with exit status 1. Standard library only, so it
 runs on an Ascend host without the project's environment.
 """
@@ -67,6 +72,53 @@ def local_ip():
         return "127.0.0.1"
     finally:
         s.close()
+
+
+def host_ips(env=os.environ):
+    """This host's IPv4 addresses: $FACEID_HOST_IPS if set, else the outgoing interface's, the hostname's and
+    those `ip -4 -o addr` lists."""
+    if env.get("FACEID_HOST_IPS"):
+        return [a.strip() for a in env["FACEID_HOST_IPS"].split(",") if a.strip()]
+    found = [local_ip()]
+    try:
+        found += [ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    except OSError:
+        pass
+    try:
+        import subprocess
+
+        out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, timeout=5).stdout
+        found += [w.split("/")[0] for line in out.splitlines() for i, w in enumerate(line.split())
+                  if i > 0 and line.split()[i - 1] == "inet"]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return list(dict.fromkeys(found))
+
+
+def local_part(table, ranks, local_devices, server_ip=None, env=os.environ):
+    """(server_id, [(rank, device_id)]) of this server in a validated table (``ranks`` from check_table)."""
+    servers = [str(srv["server_id"]) for srv in table["server_list"]]
+    server_ip = server_ip or env.get("SERVER_ID")
+    if not server_ip and len(servers) == 1:
+        server_ip = servers[0]  # a one-server table: that is this server
+    if server_ip:
+        if server_ip not in servers:
+            raise RankTableError(f"server {server_ip} (--server_ip / SERVER_ID) is not in the table "
+                                 f"(servers: {', '.join(servers)})")
+    else:
+        mine = [a for a in host_ips(env) if a in servers]
+        if not mine:
+            raise RankTableError(f"none of this host's addresses ({', '.join(host_ips(env)) or 'none'}) is a server_id "
+                                 f"of the table ({', '.join(servers)}); give SERVER_ID=<ip> or --server_ip <ip>")
+        if len(set(mine)) > 1:
+            raise RankTableError(f"this host has several of the table's server addresses ({', '.join(mine)}); "
+                                 f"give SERVER_ID=<ip> or --server_ip <ip>")
+        server_ip = mine[0]
+    part = [(r, d) for r, srv, d in ranks if srv == server_ip]
+    if local_devices is not None and len(part) != int(local_devices):
+        raise RankTableError(f"server {server_ip} holds {len(part)} device(s) but the launch asks for {local_devices} "
+                             f"on it (write a matching table with scripts/hccl_tools.py write --devices ...)")
+    return server_ip, part
 
 
 def make_table(devices, device_ips, server_ip):
@@ -183,8 +235,23 @@ def main(argv=None):
     v = sub.add_parser("validate", help="check a rank table; print its device ids in rank order")
     v.add_argument("file")
     v.add_argument("--rank_size", type=int, default=None, help="the number of processes the launch starts")
+    lo = sub.add_parser("local", help="this server's ranks and devices in a (multi-server) rank table")
+    lo.add_argument("file")
+    lo.add_argument("--local_devices", type=int, default=None, help="devices the launch starts on this server")
+    lo.add_argument("--server_ip", default=None, help="this server's server_id (default $SERVER_ID, else found "
+                                                      "among this host's addresses)")
     args = ap.parse_args(argv)
     try:
+        if args.cmd == "local":
+            table, ranks = load_table(args.file)
+            try:
+                server, part = local_part(table, ranks, args.local_devices, args.server_ip)
+            except RankTableError as exc:
+                raise RankTableError(f"{args.file}: {exc}") from None
+            print(f"rank_size {len(ranks)} server {server}")
+            for r, d in part:
+                print(r, d)
+            return 0
         if args.cmd == "validate":
             table, ranks = load_table(args.file, args.rank_size)
             first = table["server_list"][0]["server_id"]
