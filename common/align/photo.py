@@ -38,6 +38,8 @@ def read_photo(path_or_bytes, name=None):
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "cannot identify image file" in why:
+            why = "unknown or corrupt image format"
         raise FaceIdError(f"{name}: not a decodable image ({why})") from None
 
 

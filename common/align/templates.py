@@ -9,6 +9,9 @@ as MTCNN returns them); coordinates (x, y) in output pixels, pixel centres at in
 * ``facenet160``   160x160 RGB from the MTCNN box, no landmarks: the box grown by ``margin`` (32 px of the 160
   output, scaled to the box: facenet's ``--image_size 160 --margin 32`` LFW recipe, in facenet-pytorch's scale-
   invariant form), clipped to the image as facenet does, resized to 160x160.
+* ``facenet182``   182x182 RGB, the same box rule with margin 44: facenet's training alignment
+  (``--image_size 182 --margin 44``), which the FaceNet recipe's preprocessing (resize 182, centre crop 160)
+  expects; the recipe YAML names this one.
 * ``facenet160_5pt`` 160x160 RGB, 5-point: arcface112 scaled by 160/112 (same face-to-frame proportions: the
   eyes 50 px apart, as in a 160 px MTCNN crop with margin 32).
 * ``lightcnn144``  144x144 gray (1 channel): LightCNN's alignment (Wu et al.) puts the eye centre at (72, 48)
@@ -55,6 +58,8 @@ TEMPLATES = {
                                  note="SphereFace/CosFace 5-point reference, 112x96; CosFace, PFE"),
     "facenet160": Template("facenet160", (160, 160), 3, None, margin=32.0,
                            note="MTCNN box + margin 32 (facenet LFW recipe), resized to 160x160"),
+    "facenet182": Template("facenet182", (182, 182), 3, None, margin=44.0,
+                           note="MTCNN box + margin 44 (facenet training alignment), 182x182; recipe crops 160"),
     "facenet160_5pt": Template("facenet160_5pt", (160, 160), 3, ARCFACE_112 * (160.0 / 112.0),
                                note="5-point, arcface112 scaled to 160"),
     "lightcnn144": Template("lightcnn144", (144, 144), 1, _lightcnn_points(),
