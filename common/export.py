@@ -25,7 +25,6 @@ old sidecar first, so a file whose export failed has none and is refused by the 
 import dataclasses
 import datetime
 import hashlib
-import json
 import os
 
 import mindspore as ms
@@ -33,14 +32,11 @@ import numpy as np
 from mindspore import nn
 
 from common.errors import FaceIdError
+from common.sidecar import (output_meanings, preprocess_from_sidecar, read_sidecar, sidecar_path,  # noqa: F401
+                            write_json_atomic)
 
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 SIDECAR_VERSION = 1
-
-
-def sidecar_path(model_path):
-    """The sidecar of an exported file: the file's full name + ``.json`` (``model.onnx`` -> ``model.onnx.json``)."""
-    return str(model_path) + ".json"
 
 
 def export(net, input_size, file_name, file_format="MINDIR", batch_size=1, device="CPU"):
@@ -192,16 +188,6 @@ def _onnx_io(path):
     return inputs[0], [{"name": v.name, "shape": shape(v)} for v in graph.output]
 
 
-def write_json_atomic(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
-
-
 def build_sidecar(cfg, path, fmt, batch, input_size, preprocess, outputs, out_shapes, parity_figures, flip=None):
     """The sidecar dict of ``path`` (see the module docstring)."""
     meanings = list(outputs or ())
@@ -287,34 +273,6 @@ def export_checked(cfg, build, device, input_size=None, what="embedding", output
 
 # ---------------------------------------------------------------- inference from an export
 
-def read_sidecar(model_path):
-    """The sidecar dict of an exported file; a file without one is refused with the command that writes one."""
-    side = sidecar_path(model_path)
-    if not os.path.isfile(model_path):
-        raise FaceIdError(f"{model_path}: exported model file not found")
-    if not os.path.isfile(side):
-        stem, ext = os.path.splitext(str(model_path))
-        fmt = {".onnx": "ONNX", ".mindir": "MINDIR", ".air": "AIR"}.get(ext.lower(), "ONNX")
-        raise FaceIdError(f"{model_path}: no sidecar {os.path.basename(side)} saying how its input is prepared; "
-                          f"export it again to write one: python <model>/export.py --ckpt_file CKPT "
-                          f"--file_format {fmt} --file_name {stem}")
-    try:
-        with open(side, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise FaceIdError(f"{side}: not a readable export sidecar ({str(exc).splitlines()[0]})") from None
-    missing = [k for k in ("preprocess", "input", "outputs") if not isinstance(meta, dict) or k not in meta]
-    if missing:
-        raise FaceIdError(f"{side}: not an export sidecar (lacks {', '.join(missing)})")
-    return meta
-
-
-def preprocess_from_sidecar(meta, source="sidecar"):
-    from common.data.transforms import Preprocess
-
-    return Preprocess.from_config(dict(meta["preprocess"]), source=f"{source}: preprocess")
-
-
 class Exported:
     """An exported MINDIR / ONNX file with its sidecar: ``.preprocess``, ``.meta``, ``.run(x) -> [arrays]``.
 
@@ -325,7 +283,7 @@ class Exported:
         self.path = os.path.abspath(path)
         self.meta = read_sidecar(self.path)
         self.preprocess = preprocess_from_sidecar(self.meta, sidecar_path(self.path))
-        self.output_names = [o.get("meaning") or o.get("name") for o in self.meta["outputs"]]
+        self.output_names = output_meanings(self.meta)
         dims = self.meta["input"].get("shape") or []
         self.input_size = tuple(int(d) for d in dims[1:]) if dims else None
         self.batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None

@@ -2,16 +2,25 @@
 
 ``preprocess`` writes one raw float32 CHW file per image, named by its index (``000000.bin``...) so the
 harness's sorted order is the input order, plus ``inputs.txt`` (the .bin names, for ``--input_list``) and
-``manifest.tsv`` (``stem<TAB>image path``). ``read_outputs`` reads the harness's ``<stem>.bin`` outputs in
-the order given. CLI (used by scripts/run_infer_310.sh)::
+``manifest.tsv`` (``stem<TAB>image path``). The preprocessing is the one the exported model's sidecar
+(``<model file>.json``, written by export.py) records, so a preprocessing changed at training time is followed.
+``read_outputs`` reads the harness's ``<stem>.bin`` outputs (``<stem>_<k>.bin`` for output k of a model with
+several) in the order given. CLI (used by scripts/run_infer_310.sh)::
 
-    python -m common.infer310 preprocess --config MODEL.yaml --images DIR_OR_LIST --out_dir DIR
+    python -m common.infer310 preprocess --model MODEL.onnx --images DIR_OR_LIST --out_dir DIR
 """
 import argparse
 import os
 import sys
 
 import numpy as np
+
+from common.errors import FaceIdError
+
+
+class HarnessError(FaceIdError, ValueError):
+    """A bad input or output file of the C++ path (one line naming the file)."""
+
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 MANIFEST = "manifest.tsv"
@@ -27,15 +36,15 @@ def list_images(path):
             dirnames.sort()
             found += [os.path.join(dirpath, f) for f in filenames if f.lower().endswith(IMAGE_EXTS)]
         if not found:
-            raise ValueError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this directory")
+            raise HarnessError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this directory")
         return sorted(found, key=lambda p: os.path.relpath(p, path))
     if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such image directory or list file")
+        raise HarnessError(f"{path}: no such image directory or list file")
     base = os.path.dirname(os.path.abspath(path))
     with open(path, encoding="utf-8") as f:
         names = [line.split()[0] for line in f if line.strip()]
     if not names:
-        raise ValueError(f"{path}: image list is empty")
+        raise HarnessError(f"{path}: image list is empty")
     return [n if os.path.isabs(n) else os.path.join(base, n) for n in names]
 
 
@@ -47,7 +56,7 @@ def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
     """
     image_paths = list(image_paths)
     if not image_paths:
-        raise ValueError(f"{out_dir}: no images to preprocess")
+        raise HarnessError(f"{out_dir}: no images to preprocess")
     if naming == "index":
         width = max(6, len(str(len(image_paths) - 1)))
         stems = [f"{i:0{width}d}" for i in range(len(image_paths))]
@@ -56,20 +65,20 @@ def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
         seen = {}
         for stem, path in zip(stems, image_paths):
             if stem in seen:
-                raise ValueError(f"{path}: file stem '{stem}' repeats {seen[stem]}; use naming='index'")
+                raise HarnessError(f"{path}: file stem '{stem}' repeats {seen[stem]}; use naming='index'")
             seen[stem] = path
     else:
-        raise ValueError(f"naming must be 'index' or 'stem', got {naming!r}")
+        raise HarnessError(f"naming must be 'index' or 'stem', got {naming!r}")
     os.makedirs(out_dir, exist_ok=True)
     shape = None
     for stem, path in zip(stems, image_paths):
         x = np.asarray(preprocess_fn(path))
         if x.dtype != np.float32 or x.ndim != 3:
-            raise ValueError(f"{path}: preprocessing gave {x.dtype} {x.shape}, expected float32 CHW")
+            raise HarnessError(f"{path}: preprocessing gave {x.dtype} {x.shape}, expected float32 CHW")
         if shape is None:
             shape = x.shape
         elif x.shape != shape:
-            raise ValueError(f"{path}: preprocessed shape {x.shape} differs from the first image's {shape}")
+            raise HarnessError(f"{path}: preprocessed shape {x.shape} differs from the first image's {shape}")
         np.ascontiguousarray(x).tofile(os.path.join(out_dir, stem + ".bin"))
     with open(os.path.join(out_dir, INPUT_LIST), "w", encoding="utf-8") as f:
         f.writelines(stem + ".bin\n" for stem in stems)
@@ -81,7 +90,7 @@ def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
 def read_manifest(path):
     """``manifest.tsv`` -> (stems, image paths), in input order."""
     if not os.path.isfile(path):
-        raise ValueError(f"{path}: manifest not found")
+        raise HarnessError(f"{path}: manifest not found")
     stems, images = [], []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -89,22 +98,28 @@ def read_manifest(path):
                 continue
             parts = line.rstrip("\n").split("\t")
             if len(parts) != 2:
-                raise ValueError(f"{path}: line {n}: expected 'stem<TAB>image path'")
+                raise HarnessError(f"{path}: line {n}: expected 'stem<TAB>image path'")
             stems.append(parts[0])
             images.append(parts[1])
     return stems, images
 
 
-def read_outputs(out_dir, stems, dim):
-    """Read ``out_dir/<stem>.bin`` (float32, ``dim`` values each) in the order of ``stems`` -> (N, dim)."""
+def output_file(out_dir, stem, index=None):
+    """The harness's output file: ``<stem>.bin`` (one-output model) or ``<stem>_<index>.bin``."""
+    return os.path.join(out_dir, f"{stem}.bin" if index is None else f"{stem}_{index}.bin")
+
+
+def read_outputs(out_dir, stems, dim, index=None):
+    """Read ``out_dir/<stem>.bin`` (``<stem>_<index>.bin`` for output ``index`` of a several-output model;
+    float32, ``dim`` values each) in the order of ``stems`` -> (N, dim)."""
     out = np.empty((len(stems), dim), np.float32)
     for i, stem in enumerate(stems):
-        path = os.path.join(out_dir, stem + ".bin")
+        path = output_file(out_dir, stem, index)
         if not os.path.isfile(path):
-            raise ValueError(f"{path}: output file missing")
+            raise HarnessError(f"{path}: output file missing")
         size = os.path.getsize(path)
         if size != 4 * dim:
-            raise ValueError(f"{path}: {size} bytes, expected {4 * dim} (float32 x {dim})")
+            raise HarnessError(f"{path}: {size} bytes, expected {4 * dim} (float32 x {dim})")
         out[i] = np.fromfile(path, np.float32)
     return out
 
@@ -112,14 +127,14 @@ def read_outputs(out_dir, stems, dim):
 def read_latency(path):
     """The harness's latency file (``key=value`` words) -> dict; numbers as float."""
     if not os.path.isfile(path):
-        raise ValueError(f"{path}: latency file not found")
+        raise HarnessError(f"{path}: latency file not found")
     with open(path, encoding="utf-8") as f:
         words = f.read().split()
     result = {}
     for word in words:
         key, sep, value = word.partition("=")
         if not sep:
-            raise ValueError(f"{path}: expected key=value, got {word!r}")
+            raise HarnessError(f"{path}: expected key=value, got {word!r}")
         try:
             result[key] = float(value)
         except ValueError:
@@ -127,30 +142,43 @@ def read_latency(path):
     return result
 
 
+def preprocess_for_model(model_path, images, out_dir, naming="index", sidecar=None):
+    """Images -> harness inputs prepared as ``model_path``'s sidecar says; returns (stems, Preprocess)."""
+    from common.sidecar import preprocess_from_sidecar, read_sidecar, sidecar_path
+
+    meta = read_sidecar(model_path, sidecar)
+    pre = preprocess_from_sidecar(meta, sidecar or sidecar_path(model_path))
+    dims = meta["input"].get("shape") or []
+    want = tuple(dims[1:]) if len(dims) == 4 and all(isinstance(d, int) for d in dims[1:]) else None
+    try:
+        got = tuple(pre.output_size)
+    except (ValueError, FaceIdError):
+        got = None
+    if want and got and want != got:
+        raise FaceIdError(f"{sidecar or sidecar_path(model_path)}: preprocess gives {got} (C, H, W) but the model "
+                          f"input is {want}")
+    return preprocess(list_images(images), pre.eval_array, out_dir, naming), pre
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m common.infer310")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("preprocess", help="images -> float32 CHW .bin files for the C++ harness")
-    p.add_argument("--config", required=True, help="model YAML with a 'preprocess' mapping")
+    p.add_argument("--model", required=True,
+                   help="the exported model file (.onnx / .mindir); its sidecar MODEL.json gives the preprocessing")
+    p.add_argument("--sidecar", help="the sidecar to use instead of MODEL.json (e.g. for a Lite model made by "
+                                     "faceid_convert, give the sidecar of the ONNX it came from)")
     p.add_argument("--images", required=True, help="image directory or list file")
     p.add_argument("--out_dir", required=True)
     p.add_argument("--naming", choices=("index", "stem"), default="index")
     args = parser.parse_args(argv)
-
-    from common.config import read_yaml
-    from common.data.transforms import Preprocess
-
-    cfg = read_yaml(args.config)
-    if "preprocess" not in cfg:
-        raise SystemExit(f"error: {args.config}: no 'preprocess' mapping")
-    try:
-        paths = list_images(args.images)
-        stems = preprocess(paths, Preprocess.from_config(cfg["preprocess"]).eval_array, args.out_dir, args.naming)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}")
-    print(f"preprocess: {len(stems)} images -> {args.out_dir} ({INPUT_LIST}, {MANIFEST})")
+    stems, pre = preprocess_for_model(args.model, args.images, args.out_dir, args.naming, args.sidecar)
+    print(f"preprocess: {len(stems)} images -> {args.out_dir} ({INPUT_LIST}, {MANIFEST}); channels {pre.channels}, "
+          f"resize {pre.resize}, crop {pre.crop}, mean {pre.mean}, std {pre.std} (from the sidecar of {args.model})")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    main()
+    from common.errors import guard
+
+    guard(main)

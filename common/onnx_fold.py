@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from common.errors import FaceIdError
+
 
 def _axes(node, consts, inputs):
     """Axes of (Un)Squeeze: attribute (opset < 13) or second input (opset >= 13); None if absent."""
@@ -81,7 +83,7 @@ def fold_file(src, dst):
     try:
         model = onnx.load(src)
     except Exception as exc:  # onnx raises DecodeError / OSError variants
-        raise ValueError(f"{src}: not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else exc})") \
+        raise FaceIdError(f"{src}: not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else exc})") \
             from None
     n = fold(model)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
@@ -94,13 +96,12 @@ def main(argv=None):
     p.add_argument("src")
     p.add_argument("dst")
     a = p.parse_args(argv)
-    try:
-        n = fold_file(a.src, a.dst)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    n = fold_file(a.src, a.dst)
     print(f"onnx_fold: {n} constant node(s) folded: {a.src} -> {a.dst}")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    main()
+    from common.errors import guard
+
+    guard(main)

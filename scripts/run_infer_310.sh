@@ -7,15 +7,17 @@
 #                  .onnx of the same stem (export both) uses that .onnx; else a Lite .mindir made before
 #   DATASET_PATH   image directory or image list file
 #   DEVICE_ID      default 0;  DEVICE_TARGET  Ascend (default) | GPU | CPU
-# Environment (a model's thin run_infer_310.sh sets these):
-#   CONFIG       model YAML holding the 'preprocess' mapping (required)
-#   POSTPROCESS  python script, run as: POSTPROCESS --manifest M --result_dir R --dataset_path D --config C
+# The preprocessing and the outputs come from the export's sidecar MODEL_PATH.json (written by export.py; for a
+# .mindir run through its sibling .onnx, that file's .json when MODEL_PATH.json is absent).
+# Environment (a model's thin run_infer_310.sh sets POSTPROCESS):
+#   POSTPROCESS  python script, run as: POSTPROCESS --manifest M --result_dir R --dataset_path D --model F --sidecar S
+#   SIDECAR      the sidecar to use instead (e.g. for a Lite .mindir made by faceid_convert: its ONNX's .json)
 #   WORK_DIR     folder for inputs, results and logs (default ./infer_310)
 #   PYTHON       interpreter (default: the repository's .venv, else python3)
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 4 ]]; then
-  sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 MODEL_PATH="$(realpath -m "$1")"
@@ -34,14 +36,24 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # so the POSTPROCESS hook 
 die() { echo "error: $*" >&2; exit 1; }
 [[ -f "$MODEL_PATH" ]] || die "$MODEL_PATH: model file not found"
 [[ -e "$DATASET_PATH" ]] || die "$DATASET_PATH: dataset not found"
-[[ -n "${CONFIG:-}" && -f "$CONFIG" ]] || die "${CONFIG:-CONFIG}: set CONFIG to the model YAML (with 'preprocess')"
-CONFIG="$(realpath "$CONFIG")"
+[[ -z "${CONFIG:-}" ]] || echo "note: CONFIG is not read any more: the preprocessing comes from the export's sidecar"
+if [[ -z "${SIDECAR:-}" ]]; then
+  SIDECAR="$MODEL_PATH.json"
+  if [[ ! -f "$SIDECAR" && "${MODEL_PATH##*.}" == "mindir" && "$DEVICE_TARGET" != "Ascend" && -f "${MODEL_PATH%.*}.onnx.json" ]]; then
+    SIDECAR="${MODEL_PATH%.*}.onnx.json"
+  fi
+fi
+SIDECAR="$(realpath -m "$SIDECAR")"
 if [[ -n "${POSTPROCESS:-}" ]]; then
   [[ -f "$POSTPROCESS" ]] || die "$POSTPROCESS: POSTPROCESS script not found"
   POSTPROCESS="$(realpath "$POSTPROCESS")"
 fi
 case "$DEVICE_TARGET" in Ascend|GPU|CPU) ;; *) die "DEVICE_TARGET must be Ascend, GPU or CPU, got '$DEVICE_TARGET'" ;; esac
 mkdir -p "$WORK_DIR"
+
+echo "== preprocess (as $SIDECAR says)"
+(cd "$ROOT" && "$PY" -m common.infer310 preprocess --model "$MODEL_PATH" --sidecar "$SIDECAR" \
+  --images "$DATASET_PATH" --out_dir "$WORK_DIR/input") || exit 1
 BUILD="$ROOT/ascend310_infer/build"
 
 convert_onnx() {  # ONNX -> $WORK_DIR/model_lite.mindir, the model the CPU/GPU harness runs
@@ -74,10 +86,6 @@ case "$DEVICE_TARGET:${MODEL_PATH##*.}" in
   *) die "$MODEL_PATH: expected .onnx or .mindir" ;;
 esac
 
-echo "== preprocess"
-(cd "$ROOT" && "$PY" -m common.infer310 preprocess --config "$CONFIG" --images "$DATASET_PATH" \
-  --out_dir "$WORK_DIR/input")
-
 echo "== infer"
 "$BUILD/faceid_infer" --model_path "$INFER_MODEL" --input_list "$WORK_DIR/input/inputs.txt" \
   --output_dir "$WORK_DIR/result" --device_target "$DEVICE_TARGET" --device_id "$DEVICE_ID" \
@@ -91,7 +99,7 @@ echo "== infer"
 echo "== postprocess"
 if [[ -n "${POSTPROCESS:-}" ]]; then
   (cd "$ROOT" && "$PY" "$POSTPROCESS" --manifest "$WORK_DIR/input/manifest.tsv" --result_dir "$WORK_DIR/result" \
-    --dataset_path "$DATASET_PATH" --config "$CONFIG")
+    --dataset_path "$DATASET_PATH" --model "$MODEL_PATH" --sidecar "$SIDECAR")
 else
   echo "no POSTPROCESS set; outputs in $WORK_DIR/result (order: $WORK_DIR/input/manifest.tsv)"
 fi

@@ -208,17 +208,30 @@ def test_run_infer_310_script_end_to_end(models, tmp_path):
     for i, img in enumerate(imgs):
         (tmp_path / "data" / f"p{i}").mkdir(parents=True)
         cv2.imwrite(str(tmp_path / "data" / f"p{i}" / "face.png"), img)
-    (tmp_path / "model.yaml").write_text("preprocess: {channels: 1, crop: 32, mean: 127.5, std: 128.0}\n")
+    import json
+    import shutil
+
+    model = tmp_path / "static.onnx"
+    shutil.copy(models["dir"] / "static.onnx", model)
     (tmp_path / "post.py").write_text(
         "import argparse, numpy as np\nfrom common import infer310\n"
         "p = argparse.ArgumentParser(); [p.add_argument(a) for a in "
-        "('--manifest', '--result_dir', '--dataset_path', '--config')]\na = p.parse_args()\n"
+        "('--manifest', '--result_dir', '--dataset_path', '--model', '--sidecar')]\na = p.parse_args()\n"
         "stems, _ = infer310.read_manifest(a.manifest)\n"
         f"np.save({str(tmp_path / 'emb.npy')!r}, infer310.read_outputs(a.result_dir, stems, 16))\n")
-    env = dict(ENV, CONFIG=str(tmp_path / "model.yaml"), POSTPROCESS=str(tmp_path / "post.py"),
-               WORK_DIR=str(tmp_path / "work"), PYTHON=sys.executable)
-    run = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_infer_310.sh"), str(models["dir"] / "static.onnx"),
-                          str(tmp_path / "data"), "0", "CPU"], capture_output=True, text=True, env=env)
+    env = dict(ENV, POSTPROCESS=str(tmp_path / "post.py"), WORK_DIR=str(tmp_path / "work"), PYTHON=sys.executable)
+    script = os.path.join(ROOT, "scripts", "run_infer_310.sh")
+    # a model file without its sidecar: refused in one line, with the command that writes one
+    run = subprocess.run(["bash", script, str(model), str(tmp_path / "data"), "0", "CPU"], capture_output=True,
+                         text=True, env=env)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {model}: no sidecar static.onnx.json") and "export.py --ckpt_file" in last
+    (tmp_path / "static.onnx.json").write_text(json.dumps({
+        "preprocess": {"channels": 1, "crop": 32, "mean": 127.5, "std": 128.0},
+        "input": {"shape": [4, 1, 32, 32]}, "outputs": [{"name": "out", "meaning": "embedding"}]}))
+    run = subprocess.run(["bash", script, str(model), str(tmp_path / "data"), "0", "CPU"], capture_output=True,
+                         text=True, env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "CPU: converting ONNX to a MindSpore Lite model" in run.stdout
     x = ((imgs.astype(np.float32) - 127.5) / 128.0)[:, None]  # p0, p1, p2: sorted folder order

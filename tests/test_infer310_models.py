@@ -1,9 +1,10 @@
 """C++ inference (ascend310_infer/) == Python eval, end to end, for LightCNN-9 and CosFace-MobileFaceNet.
 
-Per model: a freshly built backbone is saved as a checkpoint, exported with the model's export.py, run through
-the model's run_infer_310.sh on CPU (ONNX -> faceid_convert -> Lite -> faceid_infer -> common/infer310_post.py)
-on tiny synthetic LFW-format data, and compared with the Python network (embeddings, 1e-4) and with the model's
-Python eval script (LFW metrics in result.json, 1e-6). Skipped, with the reason, where cmake/g++ or MindSpore
+Per model: a freshly built backbone is saved as a checkpoint, exported with the model's export.py (which writes the
+sidecar <file>.json), run through the model's run_infer_310.sh on CPU (sidecar preprocessing -> ONNX ->
+faceid_convert -> Lite -> faceid_infer -> common/infer310_post.py) on tiny synthetic LFW-format data, and compared
+with the Python network (embeddings, 1e-4) and with the model's Python eval script (LFW metrics in result.json,
+1e-6). LightCNN is exported with a preprocessing override that the C++ path must follow. Skipped, with the reason, where cmake/g++ or MindSpore
 Lite cannot be installed. The ONNX folding and postprocess pieces are checked without the build.
 """
 import json
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 from common import infer310, infer310_post, onnx_fold
+from common import recipe
+from common.errors import FaceIdError
 from common.env import set_device  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,35 +34,15 @@ def _run(args, cwd, env=None):
 
 # ---------------------------------------------------------------- models: how to build, export and eval each
 
-def _lightcnn_backbone(cfg):
-    from lightcnn.src.model import build_backbone
-    return build_backbone(cfg)
-
-
-def _margin_backbone(cfg):
-    from common.margin_model import build_backbone
-    return build_backbone(cfg)
-
-
-def _lightcnn_eval(cfg_path, ckpt, data, out):
-    _run([sys.executable, os.path.join(ROOT, "lightcnn", "eval_lfw.py"), "--config", cfg_path, "--ckpt_file", ckpt,
-          "--data_root", data, "--out", str(out / "lfw_result.json")], cwd=str(out))
-    return out / "lfw_result.json"
-
-
-def _cosface_eval(cfg_path, ckpt, data, out):
-    _run([sys.executable, os.path.join(ROOT, "cosface", "eval.py"), "--config", cfg_path, "--ckpt_file", ckpt,
-          "--data_root", data, "--flip", "false", "--out_dir", str(out / "py")], cwd=str(out))
-    return out / "py" / "eval" / f"{os.path.basename(data)}_pairs_result.json"
-
-
-# LightCNN-9 at 64x64 gray (a --preprocess variant of the recipe YAML, for speed); CosFace with its own
-# MobileFaceNet recipe YAML (112x112 RGB). Both read 80x80 synthetic images.
+# LightCNN-9 at 64x64 gray; its YAML says mean 0 / std 255 but the export is given another preprocessing on the
+# command line (as a training run with --preprocess would have used): the C++ path must follow the export's
+# sidecar, not the YAML. CosFace with its own MobileFaceNet recipe YAML (112x112 RGB). Both read 80x80 images.
+OVERRIDE = "{channels: 1, resize: 72, crop: 64, mean: 60.0, std: 90.0, flip: true}"
 MODELS = {
-    "lightcnn9": dict(folder="lightcnn", export="export.py", backbone=_lightcnn_backbone, eval=_lightcnn_eval,
-                      yaml="base: {root}/lightcnn/configs/lightcnn9.yaml\n"
+    "lightcnn9": dict(folder="lightcnn", over=["--preprocess", OVERRIDE],
+                      yaml="base: {root}/lightcnn/configs/lightcnn9.yaml\nbackbone_args: {{input_size: [1, 64, 64]}}\n"
                            "preprocess: {{channels: 1, resize: 72, crop: 64, mean: 0.0, std: 255.0}}\n"),
-    "cosface_mobilefacenet": dict(folder="cosface", export="export.py", backbone=_margin_backbone, eval=_cosface_eval,
+    "cosface_mobilefacenet": dict(folder="cosface", over=[],
                                   yaml="base: {root}/cosface/configs/cosface_mobilefacenet_casia.yaml\n"),
 }
 
@@ -81,46 +64,54 @@ def _model_setup(name, tmp, formats):
     """Config file, checkpoint of a fresh backbone, and the export(s) with the model's export.py."""
     import mindspore as ms
     from common.config import load_config
+    from common.nets import build_backbone
 
     spec = MODELS[name]
     cfg_path = tmp / f"{name}.yaml"
     cfg_path.write_text(spec["yaml"].format(root=ROOT))
-    cfg = load_config(str(cfg_path), [])
+    cfg = load_config(str(cfg_path), list(spec["over"]))
+    recipe.get(cfg.model)  # registers the model folder's backbones
     set_device("CPU")
     ms.set_seed(0)
     ckpt = str(tmp / f"{name}.ckpt")
-    ms.save_checkpoint(spec["backbone"](cfg), ckpt)
+    ms.save_checkpoint(build_backbone(cfg), ckpt)
     for fmt in formats:
-        _run([sys.executable, os.path.join(ROOT, spec["folder"], spec["export"]), "--config", str(cfg_path),
-              "--ckpt_file", ckpt, "--file_format", fmt, "--file_name", str(tmp / name)], cwd=str(tmp))
+        _run([sys.executable, os.path.join(ROOT, spec["folder"], "export.py"), "--config", str(cfg_path),
+              "--ckpt_file", ckpt, "--file_format", fmt, "--file_name", str(tmp / name)] + spec["over"], cwd=str(tmp))
     return spec, cfg, str(cfg_path), ckpt
 
 
-def _python_embeddings(spec, cfg, ckpt, images):
+def _python_embeddings(cfg, ckpt, images, preprocess=None):
     """The Python network on the same images (its own load of the checkpoint)."""
     import mindspore as ms
     from common.data.transforms import Preprocess
+    from common.nets import build_backbone
     from common.train.checkpoint import load_weights
 
-    net = spec["backbone"](cfg)
+    net = build_backbone(cfg)
     load_weights(net, ckpt)
     net.set_train(False)
-    pre = Preprocess.from_config(cfg.preprocess)
+    pre = Preprocess.from_config(preprocess or cfg.preprocess)
     x = np.stack([pre.eval_array(p) for p in images])
     return np.concatenate([net(ms.Tensor(x[i:i + 40])).asnumpy() for i in range(0, len(x), 40)])
+
+
+def _python_eval(spec, cfg_path, ckpt, data, out):
+    _run([sys.executable, os.path.join(ROOT, spec["folder"], "eval.py"), "--config", cfg_path, "--ckpt_file", ckpt,
+          "--data_root", data, "--flip", "false", "--out_dir", str(out / "py")] + spec["over"], cwd=str(out))
+    return out / "py" / "eval" / f"{os.path.basename(data)}.lfw_result.json"
 
 
 def _check_end_to_end(name, model_file, tmp, lfw_data, spec, cfg, cfg_path, ckpt):
     elsewhere = tmp / "cwd"  # the wrapper works from any directory; WORK_DIR defaults to ./infer_310
     elsewhere.mkdir()
-    env = dict(ENV, CONFIG=cfg_path)
     run = _run(["bash", os.path.join(ROOT, spec["folder"], "run_infer_310.sh"), model_file, lfw_data, "0", "CPU"],
-               cwd=str(elsewhere), env=env)
+               cwd=str(elsewhere))
     work = elsewhere / "infer_310"
     stems, images = infer310.read_manifest(str(work / "input" / "manifest.tsv"))
     assert len(images) == 80 and images == sorted(images)
     got = infer310.read_outputs(str(work / "result"), stems, infer310_post.output_dim(str(work / "result"), stems))
-    ref = _python_embeddings(spec, cfg, ckpt, images)
+    ref = _python_embeddings(cfg, ckpt, images)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
     # and relative to the embedding scale (a random-init MobileFaceNet's embeddings are ~1e-6 in size)
@@ -129,37 +120,45 @@ def _check_end_to_end(name, model_file, tmp, lfw_data, spec, cfg, cfg_path, ckpt
     np.testing.assert_array_equal(np.load(work / "embeddings.npy"), got)
 
     cpp = json.loads((work / "result.json").read_text())
-    py = json.loads(spec["eval"](cfg_path, ckpt, lfw_data, tmp).read_text())
+    py = json.loads(_python_eval(spec, cfg_path, ckpt, lfw_data, tmp).read_text())
     for key in METRICS:
         if key in py:
             np.testing.assert_allclose(cpp[key], py[key], atol=1e-6, rtol=0, err_msg=key)
     assert cpp["pairs"] == 200 and cpp["flip"] is False and cpp["model"] == cfg.model
+    assert cpp["export"]["checkpoint"]["path"] == os.path.abspath(ckpt)
     assert (work / "result_roc.png").stat().st_size > 0
     assert cpp["latency"]["inputs"] == 80 and cpp["latency"]["mean_batch_ms"] > 0
     print(f"\n{name}: max |C++ - Python| = {np.abs(got - ref).max():.2e} "
           f"({np.abs(got - ref).max() / scale:.2e} of max |embedding|); "
           f"accuracy C++ {cpp['accuracy_mean']:.4f} / Python {py['accuracy_mean']:.4f}; "
           f"CPU latency {cpp['latency']['mean_batch_ms']:.2f} ms per image (batch 1)")
-    return run
+    return run, got
 
 
 # ---------------------------------------------------------------- end to end
 
-def test_lightcnn9_cpp_equals_python_eval(harness, lfw_data, tmp_path):
-    """Export MINDIR and ONNX (same stem); the wrapper, given the .mindir on CPU, runs the sibling .onnx."""
+def test_lightcnn9_cpp_follows_the_exported_preprocessing(harness, lfw_data, tmp_path):
+    """Export MINDIR and ONNX (same stem) with a preprocessing override; the wrapper, given the .mindir on CPU, runs
+    the sibling .onnx prepared as its sidecar says: equal to the Python network with the override, unlike the
+    YAML's preprocessing."""
     import cv2
 
     spec, cfg, cfg_path, ckpt = _model_setup("lightcnn9", tmp_path, ("MINDIR", "ONNX"))
-    run = _check_end_to_end("lightcnn9", str(tmp_path / "lightcnn9.mindir"), tmp_path, lfw_data, spec, cfg,
-                            cfg_path, ckpt)
+    assert cfg.preprocess["mean"] == 60.0
+    run, got = _check_end_to_end("lightcnn9", str(tmp_path / "lightcnn9.mindir"), tmp_path, lfw_data, spec, cfg,
+                                 cfg_path, ckpt)
     assert "using the sibling" in run.stdout and str(tmp_path / "lightcnn9.onnx") in run.stdout
-    # independent check of the preprocessing the harness was fed: gray, shorter side to 72 (area), centre 64, /255
+    # independent check of the preprocessing the harness was fed: gray, shorter side to 72 (area), centre 64,
+    # (x - 60) / 90 -- the override, not the YAML's x / 255
     work = tmp_path / "cwd" / "infer_310"
     stems, images = infer310.read_manifest(str(work / "input" / "manifest.tsv"))
     img = cv2.imread(images[5], cv2.IMREAD_GRAYSCALE)
     img = cv2.resize(img, (72, 72), interpolation=cv2.INTER_AREA)[4:68, 4:68]
     np.testing.assert_allclose(np.fromfile(work / "input" / f"{stems[5]}.bin", np.float32),
-                               img.astype(np.float32).ravel() / 255.0, atol=1e-7)
+                               (img.astype(np.float32).ravel() - 60.0) / 90.0, atol=1e-6)
+    # what the YAML's preprocessing would give differs: the test above can fail
+    yaml_pre = {"channels": 1, "resize": 72, "crop": 64, "mean": 0.0, "std": 255.0}
+    assert np.abs(_python_embeddings(cfg, ckpt, images, yaml_pre) - got).max() > 100 * np.abs(got).max() * 1e-4
 
 
 def test_cosface_mobilefacenet_cpp_equals_python_eval(harness, lfw_data, tmp_path):
@@ -170,7 +169,7 @@ def test_cosface_mobilefacenet_cpp_equals_python_eval(harness, lfw_data, tmp_pat
 
 
 def test_mindir_without_onnx_on_cpu_says_what_is_needed(harness, lfw_data, tmp_path):
-    """A MindSpore MINDIR with no sibling .onnx: one clear line that CPU needs the ONNX file."""
+    """A MindSpore MINDIR (with its sidecar) but no sibling .onnx: one clear line that CPU needs the ONNX file."""
     import mindspore as ms
     from mindspore import nn
 
@@ -178,11 +177,11 @@ def test_mindir_without_onnx_on_cpu_says_what_is_needed(harness, lfw_data, tmp_p
     net = nn.SequentialCell(nn.Conv2d(1, 2, 3), nn.Flatten())
     ms.export(net, ms.Tensor(np.zeros((1, 1, 64, 64), np.float32)), file_name=str(tmp_path / "only"),
               file_format="MINDIR")
-    cfg = tmp_path / "m.yaml"
-    cfg.write_text("preprocess: {channels: 1, resize: 72, crop: 64, mean: 0.0, std: 255.0}\n")
+    (tmp_path / "only.mindir.json").write_text(json.dumps({
+        "preprocess": {"channels": 1, "resize": 72, "crop": 64, "mean": 0.0, "std": 255.0},
+        "input": {"shape": [1, 1, 64, 64]}, "outputs": [{"name": "y", "meaning": "embedding"}]}))
     run = subprocess.run(["bash", os.path.join(ROOT, "lightcnn", "run_infer_310.sh"), str(tmp_path / "only.mindir"),
-                          lfw_data, "0", "CPU"], cwd=str(tmp_path), capture_output=True, text=True,
-                         env=dict(ENV, CONFIG=str(cfg)))
+                          lfw_data, "0", "CPU"], cwd=str(tmp_path), capture_output=True, text=True, env=ENV)
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {tmp_path / 'only.mindir'}: a MindSpore MINDIR, which MindSpore Lite on CPU")
@@ -230,7 +229,7 @@ def test_onnx_fold_keeps_outputs_and_leaves_no_shape_ops(tmp_path, opset):
         sess = ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
         np.testing.assert_allclose(sess.run(None, {"x": x})[0], expected, atol=1e-6)
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
-    with pytest.raises(ValueError, match=r"bad\.onnx: not a readable ONNX model"):
+    with pytest.raises(FaceIdError, match=r"bad\.onnx: not a readable ONNX model"):
         onnx_fold.fold_file(str(tmp_path / "bad.onnx"), str(tmp_path / "c.onnx"))
 
 
@@ -296,10 +295,10 @@ def test_postprocess_errors_name_the_file(tmp_path):
     names = ["a/a_0001.jpg", "a/a_0002.jpg"]
     data, work = _fake_harness_run(tmp_path, np.ones((2, 4)), names)
     (data / "pairs.txt").write_text("1\t1\na\t1\t3\na\t1\tb\t1\n")
-    with pytest.raises(ValueError, match=r"pairs\.txt: names 2 image\(s\) the harness did not embed, e\.g\. a/a_0003"):
+    with pytest.raises(FaceIdError, match=r"pairs\.txt: names 2 image\(s\) the harness did not embed, e\.g\. a/a_0003"):
         infer310_post.postprocess(str(work / "input" / "manifest.tsv"), str(work / "result"), str(data), log=print)
     (work / "result" / "000000.bin").write_bytes(b"\0" * 6)
-    with pytest.raises(ValueError, match=r"000000\.bin: 6 bytes is not a whole number of float32 values"):
+    with pytest.raises(FaceIdError, match=r"000000\.bin: 6 bytes is not a whole number of float32 values"):
         infer310_post.postprocess(str(work / "input" / "manifest.tsv"), str(work / "result"), str(data), log=print)
     # no pairs.txt: embeddings only
     (data / "pairs.txt").unlink()

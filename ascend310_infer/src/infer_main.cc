@@ -1,9 +1,11 @@
 // faceid_infer: runs a MindSpore model on preprocessed raw float32 inputs, one output file per input.
 //
 // Inputs are read in sorted file-name order (or list order), grouped into batches of the model's
-// batch dimension (the last batch is zero-padded; padded rows are not written), and each input's
-// first model output is written as <output_dir>/<stem>.bin. The mean Predict time per batch goes to
-// the latency file. Any error prints one "error: ..." line and exits non-zero.
+// batch dimension (the last batch is zero-padded; padded rows are not written). A model with one output
+// writes it as <output_dir>/<stem>.bin; a model with K > 1 outputs (e.g. PFE's mu and sigma^2) writes
+// <output_dir>/<stem>_<k>.bin for k = 0..K-1, in the model's output order, and <output_dir>/outputs.txt
+// lists "k name" per output so the order can be matched to names. The mean Predict time per batch goes
+// to the latency file. Any error prints one "error: ..." line and exits non-zero.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -62,6 +64,13 @@ std::vector<int64_t> BuildModel(mindspore::Model *model, const faceid::Options &
   return shape;
 }
 
+// "k name" per model output, so a reader can match <stem>_<k>.bin to the exported output names.
+void WriteOutputNames(const std::string &dir, const std::vector<mindspore::MSTensor> &outputs) {
+  std::ofstream names(dir + "/outputs.txt", std::ios::trunc);
+  if (!names) throw std::runtime_error(dir + "/outputs.txt: cannot write");
+  for (size_t o = 0; o < outputs.size(); ++o) names << o << " " << outputs[o].Name() << "\n";
+}
+
 void Run(const faceid::Options &opt) {
   mindspore::Model model;
   std::vector<int64_t> shape = BuildModel(&model, opt);
@@ -74,7 +83,7 @@ void Run(const faceid::Options &opt) {
   for (const auto &f : files) faceid::CheckSize(f, per_image);  // fail before any output is written
   faceid::MakeDirs(opt.output_dir);
   std::cout << "model " << opt.model_path << " on " << opt.device_target << ", input " << ShapeText(shape) << ", "
-            << files.size() << " inputs" << std::endl;
+            << files.size() << " inputs, " << model.GetOutputs().size() << " output(s)" << std::endl;
 
   std::vector<double> times_ms;
   for (size_t start = 0; start < files.size(); start += batch) {
@@ -96,14 +105,20 @@ void Run(const faceid::Options &opt) {
     }
     times_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
 
-    const auto &out = outputs[0];
-    if (out.DataType() != mindspore::DataType::kNumberTypeFloat32 || out.DataSize() % batch != 0) {
-      throw std::runtime_error(opt.model_path + ": first output is not a float32 batch of " + std::to_string(batch));
-    }
-    size_t per_out = out.DataSize() / batch;
-    const auto *src = static_cast<const char *>(out.Data().get());
-    for (size_t k = 0; k < count; ++k) {
-      faceid::WriteBytes(opt.output_dir + "/" + faceid::Stem(files[start + k]) + ".bin", src + k * per_out, per_out);
+    if (start == 0 && outputs.size() > 1) WriteOutputNames(opt.output_dir, outputs);
+    for (size_t o = 0; o < outputs.size(); ++o) {
+      const auto &out = outputs[o];
+      if (out.DataType() != mindspore::DataType::kNumberTypeFloat32 || out.DataSize() % batch != 0) {
+        throw std::runtime_error(opt.model_path + ": output " + std::to_string(o) + " (" + out.Name() +
+                                 ") is not a float32 batch of " + std::to_string(batch));
+      }
+      size_t per_out = out.DataSize() / batch;
+      const auto *src = static_cast<const char *>(out.Data().get());
+      std::string suffix = outputs.size() > 1 ? "_" + std::to_string(o) + ".bin" : ".bin";
+      for (size_t k = 0; k < count; ++k) {
+        faceid::WriteBytes(opt.output_dir + "/" + faceid::Stem(files[start + k]) + suffix, src + k * per_out,
+                           per_out);
+      }
     }
   }
 

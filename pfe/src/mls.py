@@ -1,7 +1,8 @@
-"""Mutual Likelihood Score: the training loss (MindSpore) and pair scoring (numpy)."""
-import numpy as np
+"""Mutual Likelihood Score: the training loss (MindSpore); pair scoring (numpy) lives in common/protocols/mls.py."""
 import mindspore as ms
 from mindspore import nn, ops
+
+from common.protocols.mls import cosine_score, mls_score  # noqa: F401  (numpy scoring, shared with the C++ path)
 
 
 class MLSLoss(nn.Cell):
@@ -34,28 +35,3 @@ class MLSLoss(nn.Cell):
         diff = ops.gather(mu, i, 0) - ops.gather(mu, j, 0)
         pair_loss = (diff * diff / fused + ops.log(fused)).sum(axis=1)
         return (weight * pair_loss).sum() / ops.maximum(weight.sum(), 1.0)
-
-
-def _pair_arrays(name, *arrays):
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    shape = arrays[0].shape
-    if arrays[0].ndim != 2 or any(a.shape != shape for a in arrays):
-        raise ValueError(f"{name}: expected equal 2-D (pairs, dim) arrays, got shapes "
-                         f"{[a.shape for a in arrays]}")
-    return arrays
-
-
-def mls_score(mu1, sigma_sq1, mu2, sigma_sq2):
-    """MLS of row-aligned pairs: -(sum_d (mu1-mu2)^2/(s1+s2) + log(s1+s2)); (P,) float64, higher = same."""
-    mu1, sigma_sq1, mu2, sigma_sq2 = _pair_arrays("mls_score", mu1, sigma_sq1, mu2, sigma_sq2)
-    if (sigma_sq1 <= 0).any() or (sigma_sq2 <= 0).any():
-        raise ValueError("mls_score: sigma_sq must be positive (pass sigma^2, not log sigma^2)")
-    fused = sigma_sq1 + sigma_sq2
-    return -np.sum((mu1 - mu2) ** 2 / fused + np.log(fused), axis=1)
-
-
-def cosine_score(mu1, mu2):
-    """Cosine similarity of row-aligned pairs, (P,) float64: the baseline that ignores sigma."""
-    mu1, mu2 = _pair_arrays("cosine_score", mu1, mu2)
-    norms = np.linalg.norm(mu1, axis=1) * np.linalg.norm(mu2, axis=1)
-    return np.sum(mu1 * mu2, axis=1) / np.maximum(norms, 1e-12)
