@@ -17,15 +17,16 @@ if [ ! -f "$DATA/test/pairs.txt" ]; then
 fi
 rm -rf "$RUN"
 echo "== LFW protocol on the unseen demo identities, untrained network"
-"$PY" "$REPO/lightcnn/eval_lfw.py" --config "$CFG" --data_root "$DATA/test" --out "$RUN/eval/untrained.json"
+"$PY" "$REPO/lightcnn/eval_lfw.py" --config "$CFG" --data_root "$DATA/test" --out_dir "$RUN/untrained"
 echo "== training LightCNN-9 on the demo identities"
 "$PY" "$REPO/lightcnn/train.py" --config "$CFG" --train_root "$DATA/train" --out_dir "$RUN"
 CKPT="$(ls -t "$RUN"/ckpt/*.ckpt | head -n 1)"
 echo "== LFW protocol on the unseen demo identities, trained network ($CKPT)"
-"$PY" "$REPO/lightcnn/eval_lfw.py" --config "$CFG" --data_root "$DATA/test" --ckpt_file "$CKPT" --out "$RUN/eval/trained.json"
+"$PY" "$REPO/lightcnn/eval_lfw.py" --config "$CFG" --data_root "$DATA/test" --ckpt_file "$CKPT" --out_dir "$RUN"
 echo "== export"
 for FMT in MINDIR ONNX; do
   "$PY" "$REPO/lightcnn/export.py" --config "$CFG" --ckpt_file "$CKPT" --file_format "$FMT" --file_name "$RUN/export/lightcnn9_demo"
 done
-"$PY" "$REPO/scripts/demo_summary.py" --untrained "$RUN/eval/untrained.json" --trained "$RUN/eval/trained.json" \
+"$PY" "$REPO/scripts/demo_summary.py" --untrained "$RUN/untrained/eval/test.lfw_result.json" \
+  --trained "$RUN/eval/test.lfw_result.json" \
   --ckpt "$CKPT" --export_dir "$RUN/export" --seconds $(( $(date +%s) - T0 ))

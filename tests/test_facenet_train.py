@@ -49,18 +49,19 @@ def _cfg(**over):
     argv = ["--preprocess", PRE]
     for k, v in over.items():
         argv += [f"--{k}", str(v)]
-    return load_config(DEMO, argv, extra_keys=("graph_mode",))
+    return load_config(DEMO, argv, command="eval")
 
 
 def _embed(ckpt, paths):
     from common.data.transforms import Preprocess
     from common.embed import extract
-    from common.train.loop import seed_everything
-    from facenet.src.model import build_embedding_net
+    from common.runtime import seed_everything
+    from common.flows.evaluate import inference_net
+    from facenet.src.recipe import RECIPE
 
     cfg = _cfg()
     seed_everything(cfg.seed)  # eval.py's untrained net: same seed, same initialisation
-    net = build_embedding_net(cfg, ckpt)
+    net = inference_net(RECIPE, cfg, ckpt)
     return extract(net, [str(p) for p in paths], Preprocess.from_config(cfg.preprocess), 64, disable=True)
 
 
@@ -108,9 +109,9 @@ def test_unseen_pairs_beat_untrained_and_match_sklearn(trained):
     for name, extra in (("untrained", []), ("trained", ["--ckpt_file", trained["ckpt"]])):
         out = trained["tmp"] / f"eval_{name}"
         run([PY, os.path.join(ROOT, "facenet", "eval.py"), "--config", DEMO, "--preprocess", PRE, "--graph_mode",
-             "false", "--data_root", str(test), "--results_dir", str(out)] + extra, cwd=str(trained["tmp"]))
-        res[name] = json.load(open(out / "lfw_result.json"))
-        assert (out / "lfw_result_roc.png").is_file()
+             "false", "--flip", "false", "--data_root", str(test), "--out_dir", str(out)] + extra, cwd=str(trained["tmp"]))
+        res[name] = json.load(open(out / "eval" / "test.lfw_result.json"))
+        assert (out / "eval" / "test.lfw_result_roc.png").is_file()
     assert res["trained"]["pairs"] == 300
     assert res["trained"]["accuracy_mean"] > res["untrained"]["accuracy_mean"] + 0.03, res
     assert res["trained"]["auc"] > res["untrained"]["auc"] + 0.05
@@ -131,7 +132,8 @@ def _export(trained, *args, check=True):
 @pytest.mark.parametrize("fmt", ["MINDIR", "ONNX"])
 def test_export_parity(trained, fmt):
     from common.export import run_exported
-    from facenet.src.model import build_embedding_net
+    from common.flows.evaluate import inference_net
+    from facenet.src.recipe import RECIPE
 
     name = str(trained["tmp"] / f"facenet_{fmt.lower()}")
     p = _export(trained, "--ckpt_file", trained["ckpt"], "--file_format", fmt, "--file_name", name,
@@ -141,7 +143,7 @@ def test_export_parity(trained, fmt):
     assert os.path.isfile(path) and diff <= 1e-4
     x = np.random.default_rng(1).standard_normal((2, 3, 80, 80)).astype(np.float32)
     y = run_exported(path, x)[0]
-    net = build_embedding_net(_cfg(), trained["ckpt"])
+    net = inference_net(RECIPE, _cfg(), trained["ckpt"])
     net.set_train(False)
     np.testing.assert_allclose(y, net(ms.Tensor(x)).asnumpy(), atol=1e-4)  # this process's own reference
     assert y.shape == (2, 512)

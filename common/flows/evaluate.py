@@ -8,7 +8,7 @@ result, never shared. ``--save_embeddings true`` adds ``<target>_embeddings.npy`
 """
 import os
 
-from common.cli import prepare
+from common.runtime import prepare
 from common.config import load_config, read_yaml
 from common.data.transforms import Preprocess
 from common.errors import FaceIdError

@@ -1,7 +1,7 @@
 """The export flow of every model: the inference network (heads dropped) -> MINDIR / ONNX / AIR + parity check."""
 import os
 
-from common.cli import prepare
+from common.runtime import prepare
 from common.config import load_config
 from common.errors import FaceIdError
 from common.export import export_checked

@@ -7,10 +7,7 @@ and at each epoch end (rank 0 only), resumes from a checkpoint with the same sch
 stops on a NaN/inf loss without touching the last good checkpoint.
 """
 import math
-import os
 
-import mindspore as ms
-import numpy as np
 
 from common import amp, distributed
 from common.errors import FaceIdError
@@ -125,12 +122,3 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
     return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
 
-
-def set_graph_mode(enabled=True):
-    ms.set_context(mode=ms.GRAPH_MODE if enabled else ms.PYNATIVE_MODE)
-
-
-def seed_everything(seed):
-    ms.set_seed(int(seed))
-    np.random.seed(int(seed) % (2 ** 32))
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))

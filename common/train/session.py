@@ -22,7 +22,7 @@ class Tee:
 
 def start(cfg):
     """Set device and graph mode, seed, initialise ranks; fill out_dir/ckpt_dir; returns (rank, world, log)."""
-    from common.cli import prepare
+    from common.runtime import prepare
 
     cfg.device_target = prepare(cfg)
     rank, world = distributed.init(cfg.device_target)
