@@ -75,7 +75,8 @@ launch_msrun() {
   [ "$nodes" -eq 1 ] || cmd+=(--master_addr="$master_addr" --node_rank="$node_rank"
                               --cluster_time_out="${CLUSTER_TIMEOUT:-300}")
   cmd+=("$model_dir/train.py" --device_target "$target" "${args[@]+"${args[@]}"}")
-  if [ "${DRY_RUN:-0}" = "1" ]; then printf '%q ' "${cmd[@]}"; echo; return 0; fi
+  check_launch train "$model_dir" --device_target "$target" "${args[@]+"${args[@]}"}"  # options, paths, device
+  if [ "${DRY_RUN:-0}" = "1" ] || [ "${CHECK_ONLY:-0}" = "1" ]; then printf '%q ' "${cmd[@]}"; echo; return 0; fi
   if [ "$nodes" -gt 1 ] && [ "$node_rank" -gt 0 ]; then
     local why; why="$(wait_for_master "$master_addr" "$port" "${MASTER_TIMEOUT:-120}")" ||
       die "node $node_rank of $nodes cannot reach the master $master_addr:$port within ${MASTER_TIMEOUT:-120} s ($why); start node 0 first and check --master_addr/--master_port and the firewall"
@@ -89,11 +90,17 @@ launch_msrun() {
   local where="$n $target process(es)"; [ "$nodes" -eq 1 ] || where="$n $target process(es) on node $node_rank of $nodes (ranks $((node_rank * n))-$((node_rank * n + n - 1)) of $total, master $master_addr:$port)"
   if [ "${FOREGROUND:-0}" = "1" ]; then
     set +e; "${cmd[@]}" > "$LOG_DIR/msrun.log" 2>&1; local rc=$?; set -e
+    # a node K > 0 on the master's own machine (a one-machine rehearsal): msrun starts a second scheduler there,
+    # which cannot take the master's port; the node succeeded when none of its workers failed
+    if [ $rc -ne 0 ] && [ "$node_rank" -gt 0 ] && [ -f "$LOG_DIR/scheduler.log" ] &&
+       ! grep -q "Worker process .* exit with exception" "$LOG_DIR/msrun.log" &&
+       grep -q "Scheduler process .* exit with exception" "$LOG_DIR/msrun.log"; then rc=0; fi
     [ $rc -eq 0 ] || echo "error: $name on $where failed (exit $rc):" \
       "$(cat "$LOG_DIR"/worker_*.log 2>/dev/null | grep -m1 '^error: ' | cut -c8- || true) (logs: $LOG_DIR/worker_*.log)" >&2
     return $rc
   fi
   nohup "${cmd[@]}" > "$LOG_DIR/msrun.log" 2>&1 &
+  watch_start "training $name on $where" "$LOG_DIR/worker_*.log $LOG_DIR/msrun.log" $! || exit 1
   echo "training $name on $where with msrun in the background (pid $!, port $port);" \
        "logs: $LOG_DIR/worker_<rank>.log"
 }
@@ -123,12 +130,13 @@ launch_rank_table() {
   while read -r r d; do ranks+=("$r"); devs+=("$d"); done < <(tail -n +2 <<< "$plan")
   [ "${#devs[@]}" -eq "$n" ] || die "$table: $n devices expected on server $server, found ${#devs[@]}"
   local name; name="$(basename "$model_dir")"
+  check_launch train "$model_dir" --device_target Ascend "${args[@]+"${args[@]}"}"  # options, paths, device
   export RANK_TABLE_FILE; RANK_TABLE_FILE="$(abs_path "$table")"
   export RANK_SIZE="$total" DEVICE_NUM="$n"
   local suffix=""; [ "$total" -eq "$n" ] || suffix="_$server"
   LOG_DIR="${LOG_DIR:-$PWD/train_${name}_ascend_${total}p${suffix}}"
   local i
-  if [ "${DRY_RUN:-0}" = "1" ]; then
+  if [ "${DRY_RUN:-0}" = "1" ] || [ "${CHECK_ONLY:-0}" = "1" ]; then
     for ((i = 0; i < n; i++)); do
       echo "RANK_TABLE_FILE=$RANK_TABLE_FILE RANK_SIZE=$total RANK_ID=${ranks[$i]} DEVICE_ID=${devs[$i]}" \
            "$PY $model_dir/train.py --device_target Ascend --device_id ${devs[$i]} ${args[*]+${args[*]}}" \
@@ -154,6 +162,7 @@ launch_rank_table() {
     done
     return $rc
   fi
+  watch_start "training $name on $n Ascend devices" "$LOG_DIR/rank_*.log" "${pids[@]}" || exit 1
   echo "training $name on $n Ascend devices (${devs[*]}) of server $server, ranks ${ranks[*]} of $total, in the background (pids ${pids[*]});" \
        "logs: $LOG_DIR/rank_<rank>.log"
 }

@@ -1,6 +1,6 @@
 """One rank of tests/test_partial_fc.py's msrun runs (not a test module itself).
 
-    msrun --worker_num W ... tests/partial_fc_worker.py OUT_DIR STATE_NPZ FIRST_STEP STEPS [RESUME_CKPT]
+    msrun --worker_num W ... tests/partial_fc_worker.py OUT_DIR STATE_NPZ FIRST_STEP STEPS [RESUME_CKPT|-] [SAMPLE_STEPS]
 
 A tiny Dense backbone + a sharded ArcFace head (common.margin_model.build_train_network with head_parallel),
 SGD with momentum and weight decay through the loop's own train cell (common.amp.train_network) and checkpoint
@@ -8,6 +8,9 @@ manager (common.head_shards.checkpoint_manager). The global batch of step t (G r
 the ranks. Per step this rank writes OUT_DIR/rank<r>_step<t>.npz: the loss, the reduced gradients (what the
 optimizer gets) and, after the step, every parameter (network and optimizer state); at the end a checkpoint
 of step FIRST_STEP + STEPS goes to OUT_DIR/ckpt. STATE_NPZ: the initial full state (unless RESUME_CKPT).
+SAMPLE_STEPS > 0: then a second run, sample_rate 0.5 over C2 classes on learnable data (class prototypes + noise):
+OUT_DIR/rank<r>_sample.npz holds its losses, the shard shape, and per step whether every positive of the
+global batch in this shard is among the centres ``sample`` picks.
 """
 import os
 import sys
@@ -78,7 +81,38 @@ def main(out, state, first, steps, resume=None):
         np.savez(os.path.join(out, f"rank{rank}_step{t}.npz"), **dump)
     manager.save(train_net, 0, first + steps, first + steps, C)
     print(f"rank {rank}/{world} done", flush=True)
+    return rank, world
+
+
+C2 = 64
+
+
+def sampled(out, rank, world, steps):
+    b = G // world
+    cfg = Config(config="worker", head="arcface", head_args=HEAD_ARGS, head_parallel=True, sample_rate=0.5,
+                 batch_size=b, seed=0)
+    net, _ = build_train_network(cfg, C2, Backbone())
+    opt = build_optimizer("sgd", net.trainable_params(), [LR] * steps, WD, MOMENTUM)
+    train_net = amp.train_network(net, opt, "O0", 1.0, False)
+    train_net.set_train(True)
+    protos = np.random.default_rng(5).normal(size=(C2, IN)).astype(np.float32)
+    losses, kept = [], []
+    for t in range(steps):
+        rng = np.random.default_rng(5000 + t)
+        y = rng.integers(0, C2, G).astype(np.int32)
+        x = (protos[y] + 0.3 * rng.normal(size=(G, IN))).astype(np.float32)
+        picked = set(net.sample(Tensor(y)).asnumpy().tolist())
+        mine = {int(v) - net.start for v in y if net.start <= v < net.start + net.count}
+        kept.append(mine <= picked and len(picked) == net.num_sample)
+        losses.append(float(train_net(Tensor(x[rank * b:(rank + 1) * b]), Tensor(y[rank * b:(rank + 1) * b])).asnumpy()))
+    np.savez(os.path.join(out, f"rank{rank}_sample.npz"), losses=np.array(losses), kept=np.array(kept),
+             shard_shape=np.array(net.head.weight.shape),
+             moment_shape=np.array([p.shape for p in opt.moments if p.name.endswith("head.weight")][0]),
+             num_sample=net.num_sample, count=net.count)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else None)
+    a = sys.argv[1:]
+    r, w = main(a[0], a[1], int(a[2]), int(a[3]), a[4] if len(a) > 4 and a[4] != "-" else None)
+    if len(a) > 5 and int(a[5]) > 0:
+        sampled(a[0], r, w, int(a[5]))
