@@ -9,7 +9,8 @@ import pytest
 from common.errors import FaceIdError
 from common.train.checkpoint import CheckpointManager, load_weights, read
 from lightcnn import train as lightcnn_train
-from lightcnn.src.lightcnn import LIGHTCNN
+from common.nets import BACKBONES
+import lightcnn.src.lightcnn  # noqa: F401  (registers the LightCNN backbones)
 from tests.helpers import lightcnn_tiny_args, make_data
 
 
@@ -33,7 +34,12 @@ def test_loss_falls(data, tmp_path):
     losses = [float(l.split("] loss ")[1].split()[0]) for l in log.splitlines() if "] loss " in l]
     assert len(losses) == 24
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4])
-    assert "img/s" in log and "eta" in log
+    assert "img/s" in log and "eta" in log and "data " in log
+    # the resolved config (YAML defaults + the overrides above) is saved in the run folder
+    import yaml
+    saved = yaml.safe_load(open(out / "config.yaml"))
+    assert saved["optimizer"] == "adam" and saved["lr"] == 0.002 and saved["epochs"] == 6
+    assert saved["out_dir"] == str(out) and saved["preprocess"]["crop"] == 32
     assert res["checkpoint"].endswith("-e6-s24.ckpt")
 
 
@@ -70,7 +76,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
 
 
 def test_keep_last_k_and_atomic_names(tmp_path):
-    net = LIGHTCNN.create("lightcnn9", input_hw=(32, 32))
+    net = BACKBONES.create("lightcnn9", input_size=(1, 32, 32))
     mgr = CheckpointManager(str(tmp_path), "m", keep=2)
     for step in (1, 2, 3):
         mgr.save(net, 0, step, step, 10)
@@ -83,16 +89,13 @@ def test_checkpoint_of_another_class_count_is_refused(data, tmp_path):
     train, _ = data
     out = tmp_path / "cls"
     res = lightcnn_train.main(lightcnn_tiny_args(out, train, max_steps=1))
-    from lightcnn.src.model import build_classifier
-    from common.config import load_config
+    from lightcnn.src.lightcnn import LightCNNClassifier
     from common.train.checkpoint import load_into
-    cfg = load_config(os.path.join(lightcnn_train.ROOT, "lightcnn", "configs", "demo.yaml"),
-                      ["--preprocess", "{channels: 1, resize: 36, crop: 32}"])
-    other = build_classifier(cfg, 7)
+    other = LightCNNClassifier(BACKBONES.create("lightcnn9", input_size=(1, 32, 32)), 7)
     with pytest.raises(FaceIdError, match=r"does not fit this network \(the checkpoint was trained with 4 classes\)"):
         load_into(other, res["checkpoint"])
     # the backbone alone loads fine from the same file
-    backbone = LIGHTCNN.create("lightcnn9", input_hw=(32, 32))
+    backbone = BACKBONES.create("lightcnn9", input_size=(1, 32, 32))
     meta = load_weights(backbone, res["checkpoint"])
     assert meta["meta_num_classes"] == 4
 
@@ -101,6 +104,6 @@ def test_unreadable_checkpoint(tmp_path):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
     with pytest.raises(FaceIdError, match="bad.ckpt: not a readable MindSpore checkpoint"):
-        load_weights(LIGHTCNN.create("lightcnn9", input_hw=(32, 32)), str(bad))
+        load_weights(BACKBONES.create("lightcnn9", input_size=(1, 32, 32)), str(bad))
     with pytest.raises(FaceIdError, match="checkpoint not found"):
-        load_weights(LIGHTCNN.create("lightcnn9", input_hw=(32, 32)), str(tmp_path / "none.ckpt"))
+        load_weights(BACKBONES.create("lightcnn9", input_size=(1, 32, 32)), str(tmp_path / "none.ckpt"))

@@ -6,6 +6,7 @@ from common import distributed
 from common.config import print_config
 from common.data.dataset import BadImages, RecordItems, build_epoch_dataset
 from common.data.folder import load_training_set
+from common.errors import FaceIdError
 
 
 class Tee:
@@ -31,7 +32,37 @@ def start(cfg):
     log = Tee(os.path.join(cfg.out_dir, "logs", f"train_rank{rank}.log"))
     if rank == 0:
         print_config(cfg, f"{os.path.basename(sys.argv[0])} (world size {world})")
+        save_config(cfg, os.path.join(cfg.out_dir, "config.yaml"))
     return rank, world, log
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return v.item() if hasattr(v, "item") else str(v)
+
+
+def save_config(cfg, path):
+    """The run's resolved config (YAML defaults + every override) as YAML at ``path``, written atomically;
+    ``--config PATH`` reads it back."""
+    import time
+
+    import yaml
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    data = {k: _plain(v) for k, v in cfg.items() if not str(k).startswith("_")}
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(f"# resolved config of the training run started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                f"{' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])}\n")
+        yaml.safe_dump(data, f, sort_keys=True, default_flow_style=None)
+    os.replace(tmp, path)
+    return path
 
 
 def training_items(cfg):
@@ -57,13 +88,13 @@ def image_classification_data(cfg, preprocess, rank=0, world=1):
     """Identity folders / list file / .rec -> (labels, classes, dataset_fn, steps_per_epoch, bad-image record)."""
     paths, labels, classes, read, name = training_items(cfg)
     if cfg.get("num_classes") and int(cfg.num_classes) != len(classes):
-        raise SystemExit(f"error: config num_classes={cfg.num_classes} but the training data "
+        raise FaceIdError(f"config num_classes={cfg.num_classes} but the training data "
                          f"({cfg.get('train_rec') or cfg.get('train_list') or cfg.get('train_root')}) "
                          f"has {len(classes)} identities")
     per_rank = -(-len(paths) // world)
     steps = per_rank // cfg.batch_size
     if steps == 0:
-        raise SystemExit(f"error: {len(paths)} images cannot fill one batch of {cfg.batch_size} on {world} rank(s)")
+        raise FaceIdError(f"{len(paths)} images cannot fill one batch of {cfg.batch_size} on {world} rank(s)")
     bad = BadImages()
 
     def dataset_fn(epoch, skip):
