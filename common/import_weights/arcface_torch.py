@@ -35,7 +35,11 @@ def net_kwargs(arch, layers, origin):
         if widths != (64, 128, 256, 512):
             kwargs["widths"] = widths
     elif arch in MBFS:
-        scale = int(convs[0].weight.shape[0]) // 64
+        stem = int(convs[0].weight.shape[0])
+        if stem % 64 or convs[0].weight.shape[2:] != (3, 3):
+            raise FaceIdError(f"{origin}: first conv {tuple(convs[0].weight.shape)} is not a MobileFaceNet stem "
+                              f"(3x3, 64 x scale channels); is --arch right?")
+        scale = stem // 64
         if scale != (2 if arch == "mbf" else 4):
             kwargs["scale"] = scale
     return kwargs

@@ -44,7 +44,7 @@ BN_FIELDS = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
 
 
 def _f32(a):
-    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+    return np.array(a, dtype=np.float32, order="C")  # a copy; keeps 0-d scalars 0-d
 
 
 def torch_layers(sd, skip=lambda name: False, eps=1e-5):

@@ -35,7 +35,11 @@ def backbone(arch, **kwargs):
 
     if arch not in BACKBONES:
         raise FaceIdError(f"--arch {arch}: not a backbone of the zoo (known: {', '.join(BACKBONES.names())})")
-    net = BACKBONES.create(arch, **kwargs)
+    try:
+        net = BACKBONES.create(arch, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise FaceIdError(f"--arch {arch}: cannot build it with {kwargs} read from the source "
+                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); is --arch right?") from None
     return net, collections.OrderedDict((p.name, tuple(p.shape)) for p in net.get_parameters())
 
 
@@ -67,7 +71,7 @@ def check(imp, allow=()):
 
 def print_table(imp, allow=(), out=None):
     out = out or sys.stdout
-    w1 = min(48, max([len("source")] + [len(r[0]) for r in imp.rows]))
+    w1 = min(48, max([len("source")] + [len(r[0]) for r in imp.rows] + [len(n) for n, _ in imp.dropped]))
     w2 = min(44, max([len("zoo parameter")] + [len(r[1]) for r in imp.rows]))
     print(f"{'source':<{w1}}  {'zoo parameter':<{w2}}  {'shape':<18} note", file=out)
     for src, dst, shape, note in imp.rows:
@@ -93,7 +97,7 @@ def save(imp, path, prefix=""):
 
     from common.train.checkpoint import save_atomic
 
-    items = [{"name": prefix + n, "data": ms.Tensor(np.ascontiguousarray(a, dtype=np.float32))}
+    items = [{"name": prefix + n, "data": ms.Tensor(np.array(a, dtype=np.float32, order="C"))}
              for n, a in imp.params.items()]
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

@@ -193,7 +193,7 @@ def read_checkpoint(path):
                 arr = np.frombuffer(raw, np.dtype(dtype).newbyteorder("<"))
             if arr.size != count:
                 raise FaceIdError(f"{data_file}: variable {name} has {arr.size} values for shape {shape}")
-            out[name] = arr.reshape(shape).copy()
+            out[name] = arr.reshape(shape).copy() if shape else arr.reshape(()).copy()
     except (ValueError, struct.error) as exc:
         raise FaceIdError(f"{index}: corrupt entry ({exc})") from None
     return out

@@ -60,7 +60,7 @@ def _base(ckpt, arch, path, used):
     params, rows = collections.OrderedDict(), []
 
     def put(src, dst, value, note=""):
-        params[dst] = np.ascontiguousarray(value, dtype=np.float32)
+        params[dst] = np.array(value, dtype=np.float32, order="C")
         rows.append((src, dst, tuple(params[dst].shape), note))
         used.add(src)
 
@@ -109,7 +109,7 @@ def _uncertainty(ckpt, path, widths, emb, used):
         return ckpt[u + name]
 
     def put(src, dst, value, note=""):
-        params[dst] = np.ascontiguousarray(value, dtype=np.float32)
+        params[dst] = np.array(value, dtype=np.float32, order="C")
         rows.append((src, dst, tuple(params[dst].shape), note))
 
     put(u + "fc1/weights", "uncertainty.fc1.weight", _fc_from_nhwc(get("fc1/weights"), (7, 6), widths[-1]),
