@@ -29,7 +29,12 @@ from common.errors import FaceIdError  # noqa: E402  (after the defaults: nothin
 
 
 def installed_device():
-    """The device the installed MindSpore can run on here: Ascend (CANN + NPU), else GPU (CUDA + GPU), else CPU."""
+    """The device the installed MindSpore can run on here: Ascend (CANN + NPU), else GPU (CUDA + GPU), else CPU.
+
+    Tests fake another build's answer with ``FACEID_FAKE_DEVICE=Ascend|GPU|CPU`` (never set it otherwise)."""
+    fake = os.environ.get("FACEID_FAKE_DEVICE")
+    if fake:
+        return {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}.get(fake.lower(), fake)
     import logging
 
     import mindspore as ms
@@ -68,6 +73,9 @@ def set_device(target="auto", device_id=None):
     target = resolve_device(target)
     if auto:
         print(f"device: {target} (device_target auto: what the installed MindSpore runs on here)", flush=True)
+    if target == "CPU" and device_id is not None and installed_device() == "CPU":
+        print(f"note: device id {device_id}: the installed MindSpore build runs on the CPU only; this run uses "
+              f"the CPU (the device id is not used)", flush=True)
     try:
         if device_id is None:
             ms.set_device(target)

@@ -6,6 +6,10 @@ backbone returns the plain 128-d embedding (normalisation belongs to the loss / 
 """
 from mindspore import nn
 
+# the old zoo's BatchNorm eps and "same" padding (TensorFlow style: the extra row/column of a stride-2 conv
+# goes at the bottom/right), so its checkpoints give the same embeddings here (python -m common.convert_zoo_ckpt)
+EPS = 1e-4
+
 
 class Bottleneck(nn.Cell):
     """1x1 reduce -> 3x3 (stride) -> 1x1 expand x4, with a projected shortcut when the shape changes."""
@@ -16,15 +20,15 @@ class Bottleneck(nn.Cell):
         super().__init__()
         out_ch = mid_ch * self.expansion
         self.conv1 = nn.Conv2d(in_ch, mid_ch, 1)
-        self.bn1 = nn.BatchNorm2d(mid_ch)
-        self.conv2 = nn.Conv2d(mid_ch, mid_ch, 3, stride, pad_mode="pad", padding=1)
-        self.bn2 = nn.BatchNorm2d(mid_ch)
+        self.bn1 = nn.BatchNorm2d(mid_ch, eps=EPS)
+        self.conv2 = nn.Conv2d(mid_ch, mid_ch, 3, stride, pad_mode="same")
+        self.bn2 = nn.BatchNorm2d(mid_ch, eps=EPS)
         self.conv3 = nn.Conv2d(mid_ch, out_ch, 1)
-        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.bn3 = nn.BatchNorm2d(out_ch, eps=EPS)
         self.relu = nn.ReLU()
         self.downsample = None
         if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.SequentialCell([nn.Conv2d(in_ch, out_ch, 1, stride), nn.BatchNorm2d(out_ch)])
+            self.downsample = nn.SequentialCell([nn.Conv2d(in_ch, out_ch, 1, stride), nn.BatchNorm2d(out_ch, eps=EPS)])
 
     def construct(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -41,8 +45,8 @@ class ResNet50FC128(nn.Cell):
         super().__init__()
         self.embedding_size = embedding_size
         self.input_size = (3, 224, 224)
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, pad_mode="pad", padding=3)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, pad_mode="same")
+        self.bn1 = nn.BatchNorm2d(64, eps=EPS)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, 2, pad_mode="same")
         layers, in_ch = [], 64
