@@ -18,9 +18,12 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from common.protocols import binsets, blufr, lfw, roc  # noqa: E402
+from common.errors import FaceIdError, guard  # noqa: E402
+from common.paths import check_output  # noqa: E402
+from common.protocols import ProtocolError, binsets, blufr, lfw, roc  # noqa: E402
 from common.protocols.listfile import image_key, key_index, read_image_list  # noqa: E402
-from common.protocols.plots import write_result  # noqa: E402
+from common.protocols.plots import result_paths, write_result  # noqa: E402
+from common.protocols.sanity import check_embeddings  # noqa: E402
 
 SHIPPED = {"lfw": os.path.join(ROOT, "protocols", "lfw_pairs.txt"),
            "blufr": os.path.join(ROOT, "protocols", "blufr_lfw_config.mat")}
@@ -36,60 +39,110 @@ def roc_metrics(scores, labels, fars=LFW_FARS):
     return out, {"far": fpr.tolist(), "tpr": tpr.tolist()}
 
 
-def evaluate_lfw(embeddings, names, pairs_path):
-    """LFW View 2 from ``pairs.txt`` (or LightCNN ``.mat``): 10-fold accuracy and ROC metrics on cosine scores."""
-    if str(pairs_path).lower().endswith(".mat"):
+def read_lfw_pairs(pairs_path, names=None):
+    """LFW pairs from ``pairs.txt`` or LightCNN's ``.mat`` (needs ``names``, the image list), checked for the
+    k-fold protocol (at least 2 folds, each with same- and different-person pairs) — before any embedding."""
+    if lfw.is_mat(pairs_path):
+        if names is None:
+            raise ProtocolError(f"{pairs_path}: a .mat pairs file indexes an image list; give the list too")
         pairs = lfw.read_pairs_mat(pairs_path, names)
     else:
         pairs = lfw.read_pairs(pairs_path)
-    emb = _check_rows(embeddings, len(names))
-    scores = lfw.cosine_scores(emb, lfw.pair_indices(names, pairs, pairs_path))
-    out = {"protocol": "lfw", "pairs": len(scores), "images": len(names), "embedding_dim": emb.shape[1]}
+    return lfw.check_pairs(pairs, pairs_path)
+
+
+def evaluate_lfw(embeddings, names, pairs_path, unreadable=(), source="embeddings"):
+    """LFW View 2 from ``pairs.txt`` (or LightCNN ``.mat``): 10-fold accuracy and ROC metrics on cosine scores.
+
+    ``unreadable``: names (entries of ``names``) whose images could not be read; the pairs touching them are
+    dropped (recorded as ``unreadable_images`` and ``pairs_dropped``), refused when a fold loses a class.
+    """
+    pairs = read_lfw_pairs(pairs_path, names)
+    emb = _check_rows(embeddings, len(names), source)
+    rows = lfw.pair_indices(names, pairs, pairs_path)
+    bad = set(unreadable)
+    bad_rows = [i for i, n in enumerate(names) if n in bad]
+    pairs, rows, dropped = lfw.drop_pairs(pairs, rows, bad_rows, pairs_path,
+                                          example=names[bad_rows[0]] if bad_rows else None)
+    warnings = check_embeddings(emb, source, rows)
+    scores = lfw.cosine_scores(emb, rows)
+    out = {"protocol": "lfw", "pairs": len(scores), "images": len(names), "embedding_dim": emb.shape[1],
+           "unreadable_images": [names[i] for i in bad_rows], "pairs_dropped": dropped}
     out.update(lfw.kfold_accuracy(scores, pairs.issame, pairs.fold))
     metrics, curve = roc_metrics(scores, pairs.issame)
     out.update(metrics)
     out["roc"] = {"LFW 6000 pairs" if len(scores) == 6000 else "pairs": curve}
-    return out
+    return _warn(out, warnings)
 
 
-def evaluate_blufr(embeddings, config_path, image_names=None):
+def evaluate_blufr(embeddings, config_path, image_names=None, source="embeddings"):
     """BLUFR with the official config; rows follow ``image_names`` when given, else the config's imageList."""
     cfg = blufr.load_config(config_path)
     emb = np.asarray(embeddings)
     if image_names is not None:
-        emb = _check_rows(emb, len(image_names))
+        emb = _check_rows(emb, len(image_names), source)
         index = key_index(image_names, "image list")
         rows = []
         for name in cfg.image_list:
             k = image_key(name)
             if k not in index:
-                raise ValueError(f"{config_path}: image {name} is not in the image list")
+                raise ProtocolError(f"{config_path}: image {name} is not in the image list")
             rows.append(index[k])
         emb = emb[rows]
+    warnings = check_embeddings(emb, source)
     out = {"protocol": "blufr", "images": len(cfg.image_list), "embedding_dim": int(emb.shape[1])}
     out.update(blufr.evaluate(emb, cfg))
     v = out["verification"]
     out["roc"] = {"BLUFR verification (mean of trials)": {"far": v["mean_far"], "tpr": v["vr_mean"]}}
-    return out
+    return _warn(out, warnings)
 
 
-def evaluate_bin(emb, emb_flip, issame):
-    """insightface .bin protocol on embeddings of the .bin images (and of their flips, or None)."""
-    out = {"protocol": "bin", "images": int(len(emb)), "embedding_dim": int(np.shape(emb)[1])}
-    out.update(binsets.verification_metrics(emb, emb_flip, issame))
+def evaluate_bin(emb, emb_flip, issame, unreadable=(), source="embeddings", bin_path=None):
+    """insightface .bin protocol on embeddings of the .bin images (and of their flips, or None).
+
+    ``unreadable``: image indices (rows) that could not be decoded; the pairs holding them are dropped
+    (``unreadable_images``, ``pairs_dropped``), refused when too few pairs of a class are left for 10 folds.
+    """
+    emb = np.asarray(emb)
+    issame = np.asarray(issame, bool)
+    _check_rows(emb, 2 * issame.size, source)
+    bad = np.zeros(emb.shape[0], bool)
+    bad[list(unreadable)] = True
+    keep = ~(bad[0::2] | bad[1::2])
+    dropped = int((~keep).sum())
+    note = f" (after dropping {dropped} pairs with unreadable images)" if dropped else ""
+    binsets.check_issame(issame[keep], bin_path or source, dropped=note)
+    rows = np.stack([2 * np.flatnonzero(keep), 2 * np.flatnonzero(keep) + 1], 1).ravel()
+    emb, issame = emb[rows], issame[keep]
+    warnings = check_embeddings(emb, source)
+    if emb_flip is not None:
+        emb_flip = _check_rows(emb_flip, bad.size, source + " (flipped)")[rows]
+        warnings += check_embeddings(emb_flip, source + " (flipped)")
+    out = {"protocol": "bin", "images": int(bad.size), "embedding_dim": int(np.shape(emb)[1]),
+           "unreadable_images": [int(i) for i in sorted(set(unreadable))], "pairs_dropped": dropped}
+    out.update(binsets.verification_metrics(emb, emb_flip, issame, source=bin_path or source))
     out["roc"] = {}
     sets = [("no flip", np.asarray(emb))] + ([("flip", np.asarray(emb) + emb_flip)] if emb_flip is not None else [])
     for name, e in sets:
         metrics, curve = roc_metrics(-binsets.pair_distances(e), issame)
         out["roc_" + name.replace(" ", "_")] = {k: v for k, v in metrics.items() if not k.startswith("threshold")}
         out["roc"][name] = curve
+    return _warn(out, warnings)
+
+
+def _warn(out, warnings):
+    """Record warning lines in the result and say them on stderr."""
+    if warnings:
+        out["warnings"] = list(warnings)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr, flush=True)
     return out
 
 
 def _check_rows(embeddings, n, source="embeddings"):
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[0] != n:
-        raise ValueError(f"{source}: expected {n} rows (one per listed image), got shape {emb.shape}")
+        raise ProtocolError(f"{source}: expected {n} rows (one per listed image), got shape {emb.shape}")
     return emb
 
 
@@ -97,15 +150,34 @@ def _load_npy(path):
     try:
         a = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read embeddings ({exc})") from None
+        raise ProtocolError(f"{path}: cannot read embeddings ({str(exc).splitlines()[0] if str(exc) else exc})") \
+            from None
     if a.ndim != 2 or a.dtype.kind not in "fiu":
-        raise ValueError(f"{path}: embeddings must be a 2-D numeric array, got {a.dtype} {a.shape}")
+        raise ProtocolError(f"{path}: embeddings must be a 2-D numeric array, got {a.dtype} {a.shape}")
     return a
 
 
 def run(args):
-    """Compute the metrics dict for parsed CLI ``args`` (files recorded with absolute paths)."""
+    """Compute the metrics dict for parsed CLI ``args`` (files recorded with absolute paths).
+
+    The output paths (``args.out`` and its ROC PNG) are checked against every input first."""
+    pairs_default = SHIPPED.get(args.protocol) if args.protocol != "bin" else None
+    inputs = [args.embeddings, args.flip_embeddings, args.list, args.pairs, args.config,
+              None if args.pairs or args.config else pairs_default]
+    if getattr(args, "out", None):
+        for path in result_paths(args.out):
+            check_output(path, *inputs, what="--out")
     files = {"embeddings": os.path.abspath(args.embeddings)}
+    if args.protocol == "bin":  # refuse a .bin the protocol cannot score before reading the embeddings
+        if not args.pairs:
+            raise FaceIdError("--pairs <file.bin> is required for --protocol bin (its issame flags are used)")
+        issame = binsets.check_issame(binsets.load_issame(args.pairs), args.pairs)
+    elif args.protocol == "lfw":
+        if not args.list:
+            raise FaceIdError("--list is required for --protocol lfw")
+        pairs = args.pairs or SHIPPED["lfw"]
+        if not lfw.is_mat(pairs):
+            read_lfw_pairs(pairs)
     emb = _load_npy(args.embeddings)
     names = None
     if args.list:
@@ -113,29 +185,20 @@ def run(args):
         names, _ = read_image_list(args.list)
         emb = _check_rows(emb, len(names), args.embeddings)
     if args.protocol == "lfw":
-        if names is None:
-            raise ValueError("--list is required for --protocol lfw")
-        pairs = args.pairs or SHIPPED["lfw"]
         files["pairs"] = os.path.abspath(pairs)
-        out = evaluate_lfw(emb, names, pairs)
+        out = evaluate_lfw(emb, names, pairs, source=args.embeddings)
     elif args.protocol == "blufr":
         config = args.config or SHIPPED["blufr"]
         files["config"] = os.path.abspath(config)
-        out = evaluate_blufr(emb, config, names)
+        out = evaluate_blufr(emb, config, names, source=args.embeddings)
     else:
-        if not args.pairs:
-            raise ValueError("--pairs <file.bin> is required for --protocol bin (its issame flags are used)")
         files["pairs"] = os.path.abspath(args.pairs)
-        issame = binsets.load_issame(args.pairs)
-        if issame.all() or not issame.any():
-            raise ValueError(f"{args.pairs}: all {issame.size} pairs have issame={bool(issame[0])}; "
-                             f"the protocol needs same and different pairs")
         emb = _check_rows(emb, 2 * issame.size, args.embeddings)
         flip = None
         if args.flip_embeddings:
             files["flip_embeddings"] = os.path.abspath(args.flip_embeddings)
             flip = _check_rows(_load_npy(args.flip_embeddings), emb.shape[0], args.flip_embeddings)
-        out = evaluate_bin(emb, flip, issame)
+        out = evaluate_bin(emb, flip, issame, source=args.embeddings, bin_path=args.pairs)
     out["files"] = files
     return out
 
@@ -147,12 +210,16 @@ def _table(out):
             rows.append((key, f"{val:.5f}"))
         elif isinstance(val, dict) and "accuracy_mean" in val:
             rows.append((key, f"{val['accuracy_mean']:.5f} +- {val['accuracy_std']:.5f}"))
+        elif isinstance(val, dict) and "n/a" in val:
+            rows.append((key, val["n/a"]))
         elif isinstance(val, dict) and "val_mean" in val:
             rows.append((key, f"{val['val_mean']:.5f} +- {val['val_std']:.5f} (FAR {val['far_mean']:.5f})"))
         elif isinstance(val, dict) and "mean_minus_std" in val:
             rows.append((key, f"{val['mean_minus_std']:.5f} (mean {val['mean']:.5f}, std {val['std']:.5f})"))
         elif isinstance(val, dict) and key.startswith("roc_"):
             rows += [(f"{key}/{k}", f"{v:.5f}") for k, v in val.items()]
+    if out.get("pairs_dropped"):
+        rows.insert(0, ("pairs dropped", f"{out['pairs_dropped']} (unreadable images: {len(out['unreadable_images'])})"))
     if "accuracy_mean" in out:
         rows.insert(0, ("10-fold accuracy", f"{out['accuracy_mean']:.5f} +- {out['accuracy_std']:.5f}"))
     width = max(len(k) for k, _ in rows)
@@ -169,11 +236,8 @@ def main(argv=None):
     p.add_argument("--flip_embeddings", help="bin: .npy of the horizontally flipped images")
     p.add_argument("--out", required=True, help="result .json (the ROC PNG is written beside it)")
     args = p.parse_args(argv)
-    try:
-        out = run(args)
-        json_path, png_path = write_result(args.out, out)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    out = run(args)
+    json_path, png_path = write_result(args.out, out)
     print(f"{out['protocol']}: {out['images']} images, dim {out['embedding_dim']}")
     print(_table(out))
     print(f"wrote {json_path} and {png_path}")
@@ -181,4 +245,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    guard(main)

@@ -1,28 +1,128 @@
-"""Evaluation flows shared by every model's eval script: images -> embeddings -> protocol -> JSON + PNG."""
+"""Evaluation flows shared by every model's eval script: images -> embeddings -> protocol -> JSON + PNG.
+
+Bad input, one rule for every flow:
+
+* the pairs file / .bin is checked before any image is embedded: at least 2 folds (pairs.txt) and, in every
+  fold, same- and different-person pairs (a .bin: at least 10 of each class; its folds keep both classes
+  whatever the pair order, see :mod:`common.protocols.binsets`);
+* an image that cannot be read or decoded (zero-byte, truncated, not an image) is skipped: it is named on the
+  console (one line) and in the result JSON (``unreadable_images``), the pairs holding it are not scored
+  (``pairs_dropped``); when a fold is left without a same- or a different-person pair the run is refused.
+  BLUFR scores every image of its config, so there an unreadable image is refused with the list;
+* an image smaller than the crop of a preprocessing without resize is refused naming the file;
+* the result JSON / PNG may not be one of the inputs (checked before embedding).
+
+LFW folders: ``name/name_%04d`` with any of the extensions in :data:`IMAGE_EXTS`, directly under
+``data_root`` or under its single subfolder (``LFW_112/pairs.txt`` + ``LFW_112/lfw_align_112/<name>/...``).
+Without ``pairs.txt`` in the folder (and none given) the shipped ``protocols/lfw_pairs.txt`` is used.
+"""
 import os
 
 import numpy as np
 
 from common.embed import extract
-from common.evaluate import evaluate_bin, evaluate_lfw
-from common.protocols import binsets, lfw
-from common.protocols.plots import write_result
+from common.errors import FaceIdError
+from common.evaluate import evaluate_bin, evaluate_lfw, read_lfw_pairs
+from common.paths import check_output
+from common.protocols import binsets
+from common.protocols.plots import result_paths, write_result
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_PAIRS = os.path.join(ROOT, "protocols", "lfw_pairs.txt")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def pair_images(data_root, pairs_path):
-    """Read ``pairs_path`` (LFW View 2) and check every image it names exists under ``data_root``.
+def find_pairs(data_root, pairs_path=None, log=print):
+    """``pairs_path`` if given; else ``pairs.txt`` in ``data_root`` (or in its single image subfolder); else the
+    shipped LFW View 2 pairs (said in one line)."""
+    if pairs_path:
+        return pairs_path
+    for folder in dict.fromkeys([data_root, _single_subfolder(data_root)]):
+        if folder and os.path.isfile(os.path.join(folder, "pairs.txt")):
+            return os.path.join(folder, "pairs.txt")
+    log(f"{data_root}: no pairs.txt in the folder; using the shipped LFW View 2 pairs {SHIPPED_PAIRS}")
+    return SHIPPED_PAIRS
 
-    Returns (pairs, sorted relative names, absolute paths); one clear line on a bad file or a missing image."""
+
+def _single_subfolder(root):
     try:
-        pairs = lfw.read_pairs(pairs_path)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        subs = [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")]
+    except OSError:
+        return None
+    return os.path.join(root, subs[0]) if len(subs) == 1 else None
+
+
+def image_root(data_root, rel_names):
+    """Folder holding the identity folders the relative names start with: ``data_root`` or its single subfolder."""
+    if not os.path.isdir(data_root):
+        raise FaceIdError(f"{data_root}: image folder not found")
+    idents = [n.split("/")[0] for n in rel_names[:50] if "/" in n]
+    if not idents or any(os.path.isdir(os.path.join(data_root, d)) for d in idents):
+        return data_root
+    sub = _single_subfolder(data_root)
+    if sub and any(os.path.isdir(os.path.join(sub, d)) for d in idents):
+        return sub
+    return data_root
+
+
+def resolve_images(root, rel_names):
+    """Actual file of each relative name under ``root``: the name itself, or the same stem with another image
+    extension (.jpg/.jpeg/.png/.bmp/.webp, any case). None where there is none."""
+    listing = {}
+    out = []
+    for rel in rel_names:
+        path = os.path.join(root, rel)
+        if os.path.isfile(path):
+            out.append(path)
+            continue
+        folder, base = os.path.split(path)
+        if folder not in listing:
+            files = {}
+            try:
+                for f in sorted(os.listdir(folder)):
+                    stem, ext = os.path.splitext(f)
+                    if ext.lower() in IMAGE_EXTS:
+                        files.setdefault(stem, []).append(f)
+            except OSError:
+                pass
+            for stem in files:
+                files[stem].sort(key=lambda f: IMAGE_EXTS.index(os.path.splitext(f)[1].lower()))
+            listing[folder] = files
+        found = listing[folder].get(os.path.splitext(base)[0])
+        out.append(os.path.join(folder, found[0]) if found else None)
+    return out
+
+
+def pair_images(data_root, pairs_path=None, log=print):
+    """Read ``pairs_path`` (LFW View 2; default :func:`find_pairs`), check it for the k-fold protocol and find every
+    image it names under ``data_root`` (any image extension, or the single-subfolder layout).
+
+    Returns (pairs, sorted relative names, absolute paths); one clear line on a bad file or a missing image.
+    Nothing is decoded here."""
+    pairs_path = find_pairs(data_root, pairs_path, log)
+    pairs = read_lfw_pairs(pairs_path)
     names = sorted(set(pairs.first) | set(pairs.second))
-    missing = [n for n in names if not os.path.isfile(os.path.join(data_root, n))]
+    root = image_root(data_root, names)
+    paths = resolve_images(root, names)
+    missing = [n for n, p in zip(names, paths) if p is None]
     if missing:
-        raise SystemExit(f"error: {pairs_path}: names {len(missing)} image(s) missing under {data_root}, "
-                         f"e.g. {missing[0]}")
-    return pairs, names, [os.path.join(data_root, n) for n in names]
+        raise FaceIdError(f"{pairs_path}: names {len(missing)} image(s) missing under {root}, e.g. {missing[0]} "
+                          f"(any of {'/'.join(e[1:] for e in IMAGE_EXTS)})")
+    return pairs, names, paths
+
+
+def _say_unreadable(log, bad, what, total_pairs=None, dropped=None):
+    if not bad:
+        return
+    shown = ", ".join(msg for _, msg in bad[:3]) + (f", +{len(bad) - 3} more" if len(bad) > 3 else "")
+    tail = f"; {dropped} of {total_pairs} pairs dropped from scoring" if dropped is not None else ""
+    log(f"{what}: skipped {len(bad)} unreadable image(s) ({shown}){tail}")
+
+
+def _result_guard(out_json, *inputs):
+    if out_json:
+        for path in result_paths(out_json):
+            check_output(path, *inputs, what="result")
 
 
 def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch_size=64, log=print, flip=False,
@@ -30,41 +130,69 @@ def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch
     """LFW View 2 on an image folder: embed every image the pairs name, score, write JSON + ROC PNG.
 
     ``flip`` adds the horizontally flipped image's embedding to each embedding (as the .bin protocol does).
+    Unreadable images are skipped and their pairs dropped (module doc); ``unreadable_images`` lists their paths.
     """
-    pairs_path = pairs_path or os.path.join(data_root, "pairs.txt")
-    _, names, paths = pair_images(data_root, pairs_path)
-    emb = extract(net, paths, preprocess, batch_size, flip=flip, desc="LFW embeddings")
+    pairs_path = find_pairs(data_root, pairs_path, log)
+    pairs, names, paths = pair_images(data_root, pairs_path, log)
+    _result_guard(out_json, pairs_path, paths)
+    bad = []
+    emb = extract(net, paths, preprocess, batch_size, flip=flip, desc="LFW embeddings", unreadable=bad)
     if flip:
         emb = emb[0] + emb[1]
-    result = evaluate_lfw(emb, names, pairs_path)
+    result = evaluate_lfw(emb, names, pairs_path, unreadable=[names[i] for i, _ in bad],
+                          source=f"embeddings of {data_root}")
+    result["unreadable_images"] = [paths[i] for i, _ in bad]
+    _say_unreadable(log, bad, data_root, len(pairs.first), result["pairs_dropped"])
     result["files"] = {"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(data_root)}
     result["flip"] = bool(flip)
     result.update(extra or {})
     if out_json:
-        json_path, png = write_result(out_json, result)
+        json_path, png = write_result(out_json, result, inputs=(pairs_path, paths))
         log(f"wrote {json_path} and {png}")
     return result
 
 
 def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, extra=None):
-    """insightface .bin set: embed images and flips, accuracy with/without flip, VAL@FAR, XNorm."""
-    try:
-        images, issame = binsets.load_bin(bin_path)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    encoded = [_encode(img) for img in images]
-    emb, emb_flip = extract(net, encoded, preprocess, batch_size, flip=True, desc=os.path.basename(bin_path))
-    result = evaluate_bin(emb, emb_flip, np.asarray(issame))
+    """insightface .bin set: embed images and flips, accuracy with/without flip, VAL@FAR, XNorm.
+
+    The issame flags are checked before anything is embedded. Images that cannot be decoded are skipped and
+    their pairs dropped; ``unreadable_images`` lists their indices in the .bin."""
+    bins, issame = binsets.load_raw(bin_path)
+    binsets.check_issame(issame, bin_path)
+    _result_guard(out_json, bin_path)
+    items = [_reencode(b, bin_path, i) for i, b in enumerate(bins)]
+    bad = []
+    emb, emb_flip = extract(net, items, preprocess, batch_size, flip=True, desc=os.path.basename(bin_path),
+                            unreadable=bad, names=[f"{bin_path}: image {i}" for i in range(len(items))])
+    result = evaluate_bin(emb, emb_flip, issame, unreadable=[i for i, _ in bad], source=f"embeddings of {bin_path}",
+                          bin_path=bin_path)
+    _say_unreadable(log, bad, bin_path, issame.size, result["pairs_dropped"])
     result["files"] = {"bin": os.path.abspath(bin_path)}
     result.update(extra or {})
     if out_json:
-        json_path, png = write_result(out_json, result)
+        json_path, png = write_result(out_json, result, inputs=(bin_path,))
         log(f"wrote {json_path} and {png}")
     return result
 
 
+def _reencode(blob, bin_path, i):
+    """Decode a .bin image (BGR), re-encode it losslessly as PNG so the model's one preprocessing path decodes
+    it (same pixels as decoding the original as colour); undecodable bytes are passed on unchanged (then
+    reported unreadable by the embedding step)."""
+    import cv2
+
+    if not isinstance(blob, (bytes, bytearray, np.ndarray)):
+        raise FaceIdError(f"{bin_path}: image {i} is a {type(blob).__name__}, not encoded bytes")
+    buf = np.frombuffer(bytes(blob), np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if img is None:
+        return bytes(blob)
+    ok, out = cv2.imencode(".png", img)
+    return out.tobytes()
+
+
 def _encode(rgb):
-    """Re-encode a decoded RGB image losslessly so the model's one preprocessing path decodes it."""
+    """Re-encode a decoded RGB image losslessly (PNG bytes)."""
     import cv2
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -77,24 +205,29 @@ def summary_lines(result):
 
 
 def blufr_folder(net, preprocess, data_root, config_path, out_json=None, batch_size=64, log=print, extra=None):
-    """BLUFR on an LFW image folder (``name/name_%04d.jpg``) with the official config's 13,233 images."""
+    """BLUFR on an LFW image folder (``name/name_%04d`` + any image extension) with the official config's
+    13,233 images. Every config image is scored, so an unreadable one is refused (with the list)."""
     from common.evaluate import evaluate_blufr
     from common.protocols import blufr
 
-    try:
-        cfg = blufr.load_config(config_path)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    cfg = blufr.load_config(config_path)
     rel = [os.path.join(n.rsplit("_", 1)[0], n) for n in cfg.image_list]
-    missing = [r for r in rel if not os.path.isfile(os.path.join(data_root, r))]
+    root = image_root(data_root, rel)
+    paths = resolve_images(root, rel)
+    missing = [r for r, p in zip(rel, paths) if p is None]
     if missing:
-        raise SystemExit(f"error: {config_path}: lists {len(missing)} image(s) missing under {data_root}, "
-                         f"e.g. {missing[0]}")
-    emb = extract(net, [os.path.join(data_root, r) for r in rel], preprocess, batch_size, desc="BLUFR embeddings")
-    result = evaluate_blufr(emb, config_path, rel)
+        raise FaceIdError(f"{config_path}: lists {len(missing)} image(s) missing under {root}, e.g. {missing[0]}")
+    _result_guard(out_json, config_path, paths)
+    bad = []
+    emb = extract(net, paths, preprocess, batch_size, desc="BLUFR embeddings", unreadable=bad)
+    if bad:
+        shown = ", ".join(paths[i] for i, _ in bad[:5]) + (f", +{len(bad) - 5} more" if len(bad) > 5 else "")
+        raise FaceIdError(f"{data_root}: {len(bad)} unreadable image(s) ({shown}); BLUFR scores every image of "
+                          f"{os.path.basename(config_path)}, replace them")
+    result = evaluate_blufr(emb, config_path, rel, source=f"embeddings of {data_root}")
     result["files"] = {"config": os.path.abspath(config_path), "images": os.path.abspath(data_root)}
     result.update(extra or {})
     if out_json:
-        json_path, png = write_result(out_json, result)
+        json_path, png = write_result(out_json, result, inputs=(config_path, paths))
         log(f"wrote {json_path} and {png}")
     return result

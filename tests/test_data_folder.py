@@ -7,6 +7,7 @@ import pytest
 from common.data.dataset import BadImages, ImageSource, epoch_indices
 from common.data.folder import read_list, scan_folder
 from common.data.transforms import Preprocess
+from common.errors import FaceIdError
 from tests.helpers import make_data
 
 
@@ -28,13 +29,13 @@ def test_corrupt_jpeg_is_skipped_and_counted(tmp_path):
 
 
 def test_missing_folder_and_bad_list(tmp_path):
-    with pytest.raises(SystemExit, match="nope: training folder not found"):
+    with pytest.raises(FaceIdError, match="nope: training folder not found"):
         scan_folder(str(tmp_path / "nope"))
     lst = tmp_path / "list.txt"
     lst.write_text("a/1.jpg 0\nb/2.jpg\n")
-    with pytest.raises(SystemExit, match=r"list.txt:2: expected 'relative/path label'"):
+    with pytest.raises(FaceIdError, match=r"list.txt:2: expected 'relative/path label'"):
         read_list(str(lst))
-    with pytest.raises(SystemExit, match="list file not found"):
+    with pytest.raises(FaceIdError, match="list file not found"):
         read_list(str(tmp_path / "none.txt"))
 
 

@@ -11,6 +11,7 @@ import scipy.io
 from sklearn.metrics import roc_auc_score
 
 from common import evaluate
+from common.errors import FaceIdError
 from common.protocols import binsets, plots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,11 +77,11 @@ def test_cli_missing_image_one_line(tmp_path):
     _lfw_files(tmp_path)
     text = (tmp_path / "pairs.txt").read_text().replace("\t1\t", "\t9\t", 1)
     (tmp_path / "pairs.txt").write_text(text)
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(FaceIdError) as err:
         _cli(tmp_path, "--protocol", "lfw", "--embeddings", str(tmp_path / "E.npy"),
              "--list", str(tmp_path / "list.txt"), "--pairs", str(tmp_path / "pairs.txt"))
     msg = str(err.value)
-    assert msg.startswith("error: ") and "pairs.txt:" in msg and "_0009.jpg is not in the image list" in msg
+    assert msg.startswith(str(tmp_path / "pairs.txt")) and "pairs.txt:" in msg and "_0009.jpg is not in the image list" in msg
     assert "\n" not in msg
 
 

@@ -4,17 +4,37 @@ A model's YAML holds a ``preprocess`` mapping, e.g. LightCNN::
 
     preprocess: {channels: 1, resize: 144, crop: 128, mean: 0.0, std: 255.0, flip: true}
 
-Eval: decode -> gray/RGB -> resize (shorter side, or exact [H, W]) -> centre crop -> (x - mean) / std -> CHW.
-Train: the same with a random crop and a random horizontal flip.
+Eval: decode -> gray/RGB (or BGR) -> resize (shorter side, or exact [H, W]) -> centre crop -> (x - mean) / std
+-> CHW. Train: the same with a random crop and a random horizontal flip.
+
+Keys (any other key is refused, one line naming it):
+
+* ``channels`` 1 (gray) or 3; ``color`` ``rgb`` (default) or ``bgr``: channel order of 3-channel input;
+* ``resize``: null (keep), an int (shorter side to this, aspect kept) or [H, W] (exactly this size);
+* ``crop``: null, an int or [H, W]: centre crop (eval), random crop (train); without ``resize`` an image
+  smaller than the crop is refused naming the file;
+* ``mean``, ``std``: ``(x - mean) / std`` on 0..255 pixels; ``flip``: random horizontal flip in training;
+* ``interp``: resize interpolation ``auto`` (default: area when shrinking, linear when enlarging), ``linear``,
+  ``area``, ``cubic`` or ``nearest``.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from common.errors import FaceIdError
 
-class ImageError(ValueError):
-    """An image file that cannot be read or decoded."""
+KEYS = ("channels", "color", "resize", "crop", "mean", "std", "flip", "interp")
+INTERP = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC,
+          "nearest": cv2.INTER_NEAREST}
+
+
+class ImageError(FaceIdError, ValueError):
+    """An image that cannot be used: ``kind`` is ``unreadable`` (cannot be read or decoded) or ``size``."""
+
+    def __init__(self, message, kind="unreadable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def _pair(v):
@@ -25,8 +45,19 @@ def _pair(v):
     return int(v), int(v)
 
 
-def decode_image(path_or_bytes, channels=3, name=None):
-    """Decode to uint8 HxWxC (RGB for 3 channels, gray HxWx1 for 1); ImageError on failure."""
+def _size_ok(v, exact_pair=True):
+    if v is None:
+        return True
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (list, tuple)):
+        return exact_pair and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
+    return isinstance(v, int) and v > 0
+
+
+def decode_image(path_or_bytes, channels=3, name=None, color="rgb"):
+    """Decode to uint8 HxWxC (RGB, or BGR with ``color='bgr'``, for 3 channels; gray HxWx1 for 1);
+    ImageError (kind ``unreadable``) naming the file on failure."""
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         buf = np.frombuffer(path_or_bytes, np.uint8)
         name = name or "<bytes>"
@@ -35,13 +66,13 @@ def decode_image(path_or_bytes, channels=3, name=None):
         try:
             buf = np.fromfile(path_or_bytes, np.uint8)
         except OSError as exc:
-            raise ImageError(f"{name}: cannot read ({exc.strerror})") from None
+            raise ImageError(f"{name}: cannot read ({exc.strerror or exc})") from None
     img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) if buf.size else None
     if img is None:
-        raise ImageError(f"{name}: not a decodable image")
+        raise ImageError(f"{name}: not a decodable image" + ("" if buf.size else " (empty file)"))
     if channels == 1:
         return img[:, :, None]
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img if color == "bgr" else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 @dataclass
@@ -52,13 +83,55 @@ class Preprocess:
     mean: float = 127.5
     std: float = 128.0
     flip: bool = True              # random horizontal flip in training
-    extra: dict = field(default_factory=dict)
+    color: str = "rgb"             # channel order of 3-channel input: rgb | bgr
+    interp: str = "auto"           # resize interpolation: auto | linear | area | cubic | nearest
+
+    def __post_init__(self):
+        self.validate()
 
     @classmethod
-    def from_config(cls, d):
-        d = dict(d or {})
-        known = {k: d.pop(k) for k in ("channels", "resize", "crop", "mean", "std", "flip") if k in d}
-        return cls(**known, extra=d)
+    def from_config(cls, d, source="preprocess"):
+        """From a YAML mapping; unknown (e.g. misspelled) keys and bad values are one line naming them."""
+        if d is None:
+            d = {}
+        if not isinstance(d, dict):
+            raise FaceIdError(f"{source}: expected a mapping {{channels, resize, crop, mean, std, flip}}, "
+                              f"got {d!r}")
+        unknown = [k for k in d if k not in KEYS]
+        if unknown:
+            raise FaceIdError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+        try:
+            return cls(**dict(d))
+        except FaceIdError as exc:
+            raise FaceIdError(f"{source}: {exc}") from None
+
+    def validate(self):
+        """Refuse values no image could be prepared with (one line naming the key)."""
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise FaceIdError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.color not in ("rgb", "bgr"):
+            raise FaceIdError(f"color must be rgb or bgr, got {self.color!r}")
+        if self.interp != "auto" and self.interp not in INTERP:
+            raise FaceIdError(f"interp must be auto, {', '.join(INTERP)}; got {self.interp!r}")
+        for key in ("resize", "crop"):
+            if not _size_ok(getattr(self, key)):
+                raise FaceIdError(f"{key} must be null, a positive int or [H, W], got {getattr(self, key)!r}")
+        for key in ("mean", "std"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise FaceIdError(f"{key} must be a number, got {v!r}")
+        if self.std == 0:
+            raise FaceIdError("std must not be 0")
+        if not isinstance(self.flip, bool):
+            raise FaceIdError(f"flip must be true or false, got {self.flip!r}")
+        if self.crop is not None and self.resize is not None:
+            ch, cw = _pair(self.crop)
+            if isinstance(self.resize, (list, tuple)):
+                rh, rw = _pair(self.resize)
+                if ch > rh or cw > rw:
+                    raise FaceIdError(f"crop {[ch, cw]} is larger than resize {[rh, rw]}")
+            elif max(ch, cw) > int(self.resize):
+                raise FaceIdError(f"crop {[ch, cw]} is larger than resize {self.resize} (the shorter side)")
 
     @property
     def output_size(self):
@@ -68,7 +141,7 @@ class Preprocess:
         elif isinstance(self.resize, (list, tuple)):
             h, w = _pair(self.resize)
         else:
-            raise ValueError("preprocess needs crop or resize [H, W] to fix the input size")
+            raise FaceIdError("preprocess needs crop or resize [H, W] to fix the input size")
         return self.channels, h, w
 
     def _resize(self, img):
@@ -81,18 +154,23 @@ class Preprocess:
             s = int(self.resize) / min(h, w)
             th, tw = max(1, round(h * s)), max(1, round(w * s))
         if (th, tw) != (h, w):
-            img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA if th < h else cv2.INTER_LINEAR)
+            if self.interp == "auto":
+                interp = cv2.INTER_AREA if th < h else cv2.INTER_LINEAR
+            else:
+                interp = INTERP[self.interp]
+            img = cv2.resize(img, (tw, th), interpolation=interp)
             if img.ndim == 2:
                 img = img[:, :, None]
         return img
 
-    def _crop(self, img, rng=None):
+    def _crop(self, img, rng=None, name=None):
         if self.crop is None:
             return img
         ch, cw = _pair(self.crop)
         h, w = img.shape[:2]
         if h < ch or w < cw:
-            raise ImageError(f"image {h}x{w} is smaller than the crop {ch}x{cw}")
+            raise ImageError(f"{name or 'image'}: {h}x{w} image is smaller than the crop {ch}x{cw} (preprocess has "
+                             f"no resize; set resize to [H, W] or an int >= the crop)", kind="size")
         if rng is None:
             y, x = (h - ch) // 2, (w - cw) // 2
         else:
@@ -103,20 +181,22 @@ class Preprocess:
         x = (img.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
-    def eval_image(self, img):
+    def eval_image(self, img, name=None):
         """uint8 HxWxC -> float32 CHW, deterministic."""
-        return self._finish(self._crop(self._resize(img)))
+        return self._finish(self._crop(self._resize(img), name=name))
 
-    def train_image(self, img, rng):
+    def train_image(self, img, rng, name=None):
         """uint8 HxWxC -> float32 CHW with random crop and flip from ``rng`` (np.random.Generator)."""
-        img = self._crop(self._resize(img), rng)
+        img = self._crop(self._resize(img), rng, name=name)
         if self.flip and rng.random() < 0.5:
             img = img[:, ::-1]
         return self._finish(img)
 
     def load(self, path_or_bytes, name=None):
-        return decode_image(path_or_bytes, self.channels, name)
+        return decode_image(path_or_bytes, self.channels, name, self.color)
 
-    def eval_array(self, path_or_bytes):
-        """File path (or encoded bytes) -> float32 CHW network input."""
-        return self.eval_image(self.load(path_or_bytes))
+    def eval_array(self, path_or_bytes, name=None):
+        """File path (or encoded bytes) -> float32 CHW network input; ImageError naming the file."""
+        if name is None and not isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            name = str(path_or_bytes)
+        return self.eval_image(self.load(path_or_bytes, name), name)

@@ -18,6 +18,7 @@ from typing import List, NamedTuple
 
 import numpy as np
 
+from common.protocols import ProtocolError
 from common.protocols.listfile import l2_normalize
 
 VERI_FARS = np.r_[0.0, np.kron(10.0 ** np.arange(-8, 0), np.arange(1, 10)), 1.0]
@@ -51,25 +52,25 @@ def load_config(path):
     try:
         m = scipy.io.loadmat(path)
     except (OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: cannot read BLUFR config ({exc})") from None
+        raise ProtocolError(f"{path}: cannot read BLUFR config ({exc})") from None
     for var in ("imageList", "labels", "testIndex", "galIndex", "probIndex"):
         if var not in m:
-            raise ValueError(f"{path}: variable {var!r} is missing")
+            raise ProtocolError(f"{path}: variable {var!r} is missing")
     names = [str(_flat(c)[0]) for c in np.asarray(m["imageList"], dtype=object).ravel()]
     labels = _flat(m["labels"]).astype(np.int64)
     if labels.size != len(names):
-        raise ValueError(f"{path}: labels has {labels.size} entries but imageList has {len(names)}")
+        raise ProtocolError(f"{path}: labels has {labels.size} entries but imageList has {len(names)}")
     cells = {}
     for var in ("testIndex", "galIndex", "probIndex"):
         trials = []
         for t, c in enumerate(np.asarray(m[var], dtype=object).ravel()):
             idx = _flat(c).astype(np.int64)
             if idx.size == 0 or idx.min() < 1 or idx.max() > len(names):
-                raise ValueError(f"{path}: {var}{{{t + 1}}} is empty or has indices outside 1..{len(names)}")
+                raise ProtocolError(f"{path}: {var}{{{t + 1}}} is empty or has indices outside 1..{len(names)}")
             trials.append(idx - 1)
         cells[var] = trials
     if not len(cells["testIndex"]) == len(cells["galIndex"]) == len(cells["probIndex"]) > 0:
-        raise ValueError(f"{path}: testIndex, galIndex and probIndex must have the same number of trials")
+        raise ProtocolError(f"{path}: testIndex, galIndex and probIndex must have the same number of trials")
     return BlufrConfig(names, labels, cells["testIndex"], cells["galIndex"], cells["probIndex"])
 
 
@@ -77,7 +78,7 @@ def false_alarms(fars, n_imp):
     """Number of false alarms for each FAR: MATLAB round(f * N) (halves away from zero)."""
     fars = np.asarray(fars, np.float64)
     if fars.min() < 0 or fars.max() > 1:
-        raise ValueError("FAR points must lie in [0, 1]")
+        raise ProtocolError("FAR points must lie in [0, 1]")
     return np.floor(fars * n_imp + 0.5).astype(np.int64)
 
 
@@ -126,7 +127,7 @@ def verification(x, labels, fars=VERI_FARS):
     """(VR, FAR) per FAR point for one trial's normalised test features."""
     gen, imp = pair_scores(x, labels)
     if gen.size == 0 or imp.size == 0:
-        raise ValueError("a BLUFR trial needs both genuine and impostor pairs")
+        raise ProtocolError("a BLUFR trial needs both genuine and impostor pairs")
     thr, far = far_thresholds(imp, gen, fars)
     return _share_at_least(gen, thr), far
 
@@ -136,7 +137,7 @@ def open_set(score, gal_labels, probe_labels, fars=OSI_FARS, ranks=RANKS):
     match = gal_labels[:, None] == probe_labels[None, :]
     genuine = match.any(axis=0)
     if genuine.all() or not genuine.any():
-        raise ValueError("open-set identification needs genuine and impostor probes")
+        raise ProtocolError("open-set identification needs genuine and impostor probes")
     imp = score[:, ~genuine].max(axis=0)
     s, m = score[:, genuine], match[:, genuine]
     masked = np.where(m, s, -np.inf)
@@ -163,7 +164,7 @@ def evaluate(embeddings, config, dtype=np.float32):
     """All trials of BLUFR; ``embeddings`` row i = ``config.image_list[i]``. Returns a JSON-ready dict."""
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[0] != len(config.image_list):
-        raise ValueError(f"BLUFR needs one embedding per config image ({len(config.image_list)}), "
+        raise ProtocolError(f"BLUFR needs one embedding per config image ({len(config.image_list)}), "
                          f"got shape {emb.shape}")
     x = l2_normalize(emb).astype(dtype)
     ranks = RANKS[RANKS <= min(len(g) for g in config.gal_index)]

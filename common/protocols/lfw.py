@@ -3,6 +3,7 @@ from typing import List, NamedTuple
 
 import numpy as np
 
+from common.protocols import ProtocolError
 from common.protocols.listfile import image_key, key_index, l2_normalize
 
 
@@ -22,7 +23,7 @@ def lfw_image(name, number):
 
 def _int_field(text, path, no, what):
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{path}:{no}: {what} must be a positive integer, got {text!r}")
+        raise ProtocolError(f"{path}:{no}: {what} must be a positive integer, got {text!r}")
     return int(text)
 
 
@@ -32,15 +33,18 @@ def read_pairs(path):
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read pairs file ({exc.strerror})") from None
+        raise ProtocolError(f"{path}: cannot read pairs file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{path}: not a text pairs file (binary content; expected LFW pairs.txt, "
+                            f"or LightCNN's lfw_pairs.mat)") from None
     if not lines or len(lines[0].split()) != 2:
-        raise ValueError(f"{path}:1: header must be '<folds> <pairs per class>', e.g. '10\\t300'")
+        raise ProtocolError(f"{path}:1: header must be '<folds> <pairs per class>', e.g. '10\\t300'")
     n_folds, per = (_int_field(t, path, 1, "header field") for t in lines[0].split())
     body = lines[1:]
     while body and not body[-1].strip():
         body.pop()
     if len(body) != 2 * n_folds * per:
-        raise ValueError(f"{path}: header promises {2 * n_folds * per} pair lines, found {len(body)}")
+        raise ProtocolError(f"{path}: header promises {2 * n_folds * per} pair lines, found {len(body)}")
     first, second, fold, same, line = [], [], [], [], []
     for i, text in enumerate(body):
         no = i + 2
@@ -48,12 +52,12 @@ def read_pairs(path):
         fields = text.split()
         if pos < per:
             if len(fields) != 3:
-                raise ValueError(f"{path}:{no}: fold {k + 1} same-person line must be 'name n1 n2', got {text!r}")
+                raise ProtocolError(f"{path}:{no}: fold {k + 1} same-person line must be 'name n1 n2', got {text!r}")
             a = lfw_image(fields[0], _int_field(fields[1], path, no, "image number"))
             b = lfw_image(fields[0], _int_field(fields[2], path, no, "image number"))
         else:
             if len(fields) != 4:
-                raise ValueError(f"{path}:{no}: fold {k + 1} different-person line must be "
+                raise ProtocolError(f"{path}:{no}: fold {k + 1} different-person line must be "
                                  f"'name1 n1 name2 n2', got {text!r}")
             a = lfw_image(fields[0], _int_field(fields[1], path, no, "image number"))
             b = lfw_image(fields[2], _int_field(fields[3], path, no, "image number"))
@@ -67,13 +71,13 @@ def read_pairs(path):
 
 def _pair_matrix(mat, var, mat_path, n_images):
     if var not in mat:
-        raise ValueError(f"{mat_path}: variable {var!r} is missing")
+        raise ProtocolError(f"{mat_path}: variable {var!r} is missing")
     a = np.asarray(mat[var])
     if a.ndim != 2 or 2 not in a.shape:
-        raise ValueError(f"{mat_path}: {var} must be 2xN or Nx2, got shape {a.shape}")
+        raise ProtocolError(f"{mat_path}: {var} must be 2xN or Nx2, got shape {a.shape}")
     a = a if a.shape[0] == 2 else a.T
     if a.size and (a.min() < 1 or a.max() > n_images):
-        raise ValueError(f"{mat_path}: {var} has indices outside 1..{n_images} (the image list length)")
+        raise ProtocolError(f"{mat_path}: {var} has indices outside 1..{n_images} (the image list length)")
     return a.astype(np.int64) - 1
 
 
@@ -88,12 +92,12 @@ def read_pairs_mat(mat_path, names, n_folds=10):
     try:
         mat = scipy.io.loadmat(mat_path)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{mat_path}: cannot read .mat file ({exc})") from None
+        raise ProtocolError(f"{mat_path}: cannot read .mat file ({exc})") from None
     pos = _pair_matrix(mat, "pos_pair", mat_path, len(names))
     neg = _pair_matrix(mat, "neg_pair", mat_path, len(names))
     for var, a in (("pos_pair", pos), ("neg_pair", neg)):
         if a.shape[1] % n_folds:
-            raise ValueError(f"{mat_path}: {var} has {a.shape[1]} pairs, not divisible into {n_folds} folds")
+            raise ProtocolError(f"{mat_path}: {var} has {a.shape[1]} pairs, not divisible into {n_folds} folds")
     first, second, fold, same, line = [], [], [], [], []
     for k in range(n_folds):
         for a, is_same in ((pos, True), (neg, False)):
@@ -107,6 +111,53 @@ def read_pairs_mat(mat_path, names, n_folds=10):
     return PairList(first, second, np.array(fold), np.array(same, bool), np.array(line))
 
 
+def is_mat(path):
+    """True for a MATLAB .mat file (by its extension or its 'MATLAB' header)."""
+    if str(path).lower().endswith(".mat"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(6) == b"MATLAB"
+    except OSError:
+        return False
+
+
+def check_pairs(pairs, path):
+    """Refuse a pair list the k-fold protocol cannot score: fewer than 2 folds, or a fold without both classes."""
+    folds = np.unique(pairs.fold)
+    if folds.size < 2:
+        raise ProtocolError(f"{path}: {folds.size} fold(s); the k-fold protocol needs at least 2 (LFW pairs.txt "
+                            f"header '<folds> <pairs per class>', e.g. '10\t300')")
+    for k in folds:
+        same = pairs.issame[pairs.fold == k]
+        if same.all() or not same.any():
+            raise ProtocolError(f"{path}: fold {k + 1} has no {'different' if same.all() else 'same'}-person pair; "
+                                f"every fold needs both")
+    return pairs
+
+
+def drop_pairs(pairs, rows, bad_rows, path, example=None):
+    """Remove the pairs touching any row in ``bad_rows`` -> (pairs, rows, number dropped).
+
+    Refused (one line) when a fold is left without a same- or a different-person pair."""
+    bad = np.zeros(int(rows.max()) + 1 if rows.size else 0, bool)
+    bad[[r for r in bad_rows if r < bad.size]] = True
+    keep = ~(bad[rows[:, 0]] | bad[rows[:, 1]]) if rows.size else np.ones(0, bool)
+    n_drop = int((~keep).sum())
+    if not n_drop:
+        return pairs, rows, 0
+    kept = PairList([a for a, k in zip(pairs.first, keep) if k], [b for b, k in zip(pairs.second, keep) if k],
+                    pairs.fold[keep], pairs.issame[keep], pairs.line[keep])
+    for k in np.unique(pairs.fold):
+        same = kept.issame[kept.fold == k]
+        if same.all() or not same.any():
+            what = "pair" if same.size == 0 else ("different-person pair" if same.all() else "same-person pair")
+            eg = f" (e.g. {example})" if example else ""
+            raise ProtocolError(f"{path}: {n_drop} pairs touch the {len(bad_rows)} unreadable image(s){eg}; fold "
+                                f"{k + 1} is left without a {what}, too few to score")
+    return kept, rows[keep], n_drop
+
+
 def pair_indices(names, pairs, pairs_path):
     """Rows of ``names`` for each pair, matched by :func:`image_key`; a missing image is a one-line error."""
     index = key_index(names, "image list")
@@ -115,7 +166,7 @@ def pair_indices(names, pairs, pairs_path):
         for j, p in enumerate((a, b)):
             r = index.get(image_key(p))
             if r is None:
-                raise ValueError(f"{pairs_path}:{pairs.line[i]}: image {p} is not in the image list")
+                raise ProtocolError(f"{pairs_path}:{pairs.line[i]}: image {p} is not in the image list")
             rows[i, j] = r
     return rows
 

@@ -6,6 +6,7 @@ import tempfile
 
 import numpy as np
 
+from common.protocols import ProtocolError
 FAR_MIN = 1e-5
 
 
@@ -68,14 +69,25 @@ def plot_roc(png_path, curves, title="ROC"):
         plt.close(fig)
 
 
-def write_result(out_json, metrics):
+def result_paths(out_json):
+    """(json_path, png_path) that :func:`write_result` writes for ``out_json``."""
+    return out_json, os.path.splitext(out_json)[0] + "_roc.png"
+
+
+def write_result(out_json, metrics, inputs=()):
     """Write ``metrics`` as JSON and ``<stem>_roc.png`` from ``metrics['roc']`` ({label: {far, tpr}}).
 
+    Both files are written atomically (temporary file in the same folder, then ``os.replace``); neither may
+    be one of ``inputs`` (paths, or lists of paths), checked before anything is written.
     Returns (json_path, png_path). Non-finite numbers are written as null.
     """
+    from common.paths import check_output
+
     if not metrics.get("roc"):
-        raise ValueError(f"{out_json}: metrics need a 'roc' entry {{label: {{'far': [...], 'tpr': [...]}}}}")
-    png = os.path.splitext(out_json)[0] + "_roc.png"
+        raise ProtocolError(f"{out_json}: metrics need a 'roc' entry {{label: {{'far': [...], 'tpr': [...]}}}}")
+    out_json, png = result_paths(out_json)
+    for path in (out_json, png):
+        check_output(path, *inputs, what="result")
     curves = {k: (v["far"], v["tpr"]) for k, v in metrics["roc"].items()}
     plot_roc(png, curves, title=str(metrics.get("protocol", "ROC")).upper())
     text = json.dumps(_plain(metrics), indent=1, allow_nan=False).encode("utf-8")

@@ -4,16 +4,17 @@ A pair is accepted at threshold ``t`` when ``score >= t``. Labels are booleans (
 """
 import numpy as np
 
+from common.protocols import ProtocolError
 
 def _check(scores, labels):
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel().astype(bool)
     if scores.shape != labels.shape:
-        raise ValueError(f"scores ({scores.size}) and labels ({labels.size}) differ in length")
+        raise ProtocolError(f"scores ({scores.size}) and labels ({labels.size}) differ in length")
     if not labels.any() or labels.all():
-        raise ValueError("ROC needs both genuine (True) and impostor (False) pairs")
+        raise ProtocolError("ROC needs both genuine (True) and impostor (False) pairs")
     if not np.isfinite(scores).all():
-        raise ValueError("scores contain NaN or infinity")
+        raise ProtocolError("scores contain NaN or infinity")
     return scores, labels
 
 

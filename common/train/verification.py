@@ -18,45 +18,43 @@ import os
 import numpy as np
 
 from common.embed import extract
+from common.errors import FaceIdError
 from common.evaluate import evaluate_bin, evaluate_lfw
-from common.protocols import binsets, lfw
+from common.protocols import binsets
 
 
 class _BinTarget:
     def __init__(self, name, path):
-        try:
-            images, self.issame = binsets._load_raw(path)
-        except ValueError as exc:
-            raise SystemExit(f"error: {exc}") from None
-        self.name, self.items = name, [bytes(b) for b in images]
+        images, self.issame = binsets.load_raw(path)
+        binsets.check_issame(self.issame, path)  # refused at training start, never mid-run
+        self.name, self.path, self.items = name, path, [bytes(b) for b in images]
 
     def score(self, net, preprocess, batch_size):
-        emb, emb_flip = extract(net, self.items, preprocess, batch_size, flip=True, disable=True)
-        res = evaluate_bin(emb, emb_flip, self.issame)
+        bad = []
+        emb, emb_flip = extract(net, self.items, preprocess, batch_size, flip=True, disable=True, unreadable=bad,
+                                names=[f"{self.path}: image {i}" for i in range(len(self.items))])
+        res = evaluate_bin(emb, emb_flip, self.issame, unreadable=[i for i, _ in bad], source=self.path,
+                           bin_path=self.path)
         return {"accuracy": res["accuracy"]["accuracy_mean"], "accuracy_flip": res["accuracy_flip"]["accuracy_mean"],
-                "xnorm": res["xnorm"]}
+                "xnorm": res["xnorm"], "pairs_dropped": res["pairs_dropped"]}
 
 
 class _FolderTarget:
     def __init__(self, name, root, pairs_path=None):
-        self.pairs_path = pairs_path or os.path.join(root, "pairs.txt")
-        try:
-            pairs = lfw.read_pairs(self.pairs_path)
-        except ValueError as exc:
-            raise SystemExit(f"error: {exc}") from None
-        self.names = sorted(set(pairs.first) | set(pairs.second))
-        self.items = [os.path.join(root, n) for n in self.names]
-        missing = [p for p in self.items if not os.path.isfile(p)]
-        if missing:
-            raise SystemExit(f"error: {self.pairs_path}: names {len(missing)} image(s) missing under {root}, "
-                             f"e.g. {missing[0]}")
+        from common.verify import find_pairs, pair_images
+
+        self.pairs_path = find_pairs(root, pairs_path)
+        _, self.names, self.items = pair_images(root, self.pairs_path)  # checked: folds, both classes, images
         self.name = name
 
     def score(self, net, preprocess, batch_size):
-        emb, emb_flip = extract(net, self.items, preprocess, batch_size, flip=True, disable=True)
-        plain = evaluate_lfw(emb, self.names, self.pairs_path)
-        flip = evaluate_lfw(emb + emb_flip, self.names, self.pairs_path)
-        return {"accuracy": plain["accuracy_mean"], "accuracy_flip": flip["accuracy_mean"]}
+        bad = []
+        emb, emb_flip = extract(net, self.items, preprocess, batch_size, flip=True, disable=True, unreadable=bad)
+        skip = [self.names[i] for i, _ in bad]
+        plain = evaluate_lfw(emb, self.names, self.pairs_path, unreadable=skip)
+        flip = evaluate_lfw(emb + emb_flip, self.names, self.pairs_path, unreadable=skip)
+        return {"accuracy": plain["accuracy_mean"], "accuracy_flip": flip["accuracy_mean"],
+                "pairs_dropped": plain["pairs_dropped"]}
 
 
 def build_targets(bin_dir=None, targets=(), data_root=None, pairs=None):
@@ -65,11 +63,11 @@ def build_targets(bin_dir=None, targets=(), data_root=None, pairs=None):
     if bin_dir:
         names = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets) if t.strip()]
         if not names:
-            raise SystemExit(f"error: a .bin folder ({bin_dir}) needs target names (e.g. lfw,cfp_fp,agedb_30)")
+            raise FaceIdError(f"a .bin folder ({bin_dir}) needs target names (e.g. lfw,cfp_fp,agedb_30)")
         for name in names:
             path = os.path.join(bin_dir, name + ".bin")
             if not os.path.isfile(path):
-                raise SystemExit(f"error: {path}: verification set not found (target '{name}' in {bin_dir})")
+                raise FaceIdError(f"{path}: verification set not found (target '{name}' in {bin_dir})")
             out.append(_BinTarget(name, path))
     if data_root:
         out.append(_FolderTarget(os.path.basename(os.path.normpath(data_root)) or "folder", data_root, pairs))
@@ -109,7 +107,12 @@ class VerificationCallback:
         results = {}
         try:
             for t in self.targets:
-                r = t.score(self.backbone, self.pre, self.batch_size)
+                try:
+                    r = t.score(self.backbone, self.pre, self.batch_size)
+                except FaceIdError as exc:  # e.g. constant embeddings of a diverged net: say so, keep training
+                    self.log(f"[verification step {global_step}] {t.name}: not scored ({exc})")
+                    results[t.name] = {"error": str(exc)}
+                    continue
                 best = max(self.best.get(t.name, 0.0), r["accuracy_flip"])
                 self.best[t.name] = best
                 results[t.name] = r
