@@ -16,59 +16,75 @@ DEPTHS = {20: (1, 2, 4, 1), 64: (3, 8, 16, 3)}
 WIDTHS = (64, 128, 256, 512)
 
 
-def _unit_conv(channels):
-    return nn.Conv2d(channels, channels, 3, pad_mode="same", has_bias=False,
+def _unit_conv(channels, bias=False):
+    return nn.Conv2d(channels, channels, 3, pad_mode="same", has_bias=bias,
                      weight_init=TruncatedNormal(0.01, a=-0.02, b=0.02))
 
 
 class ResidualUnit(nn.Cell):
-    """x + PReLU(conv3x3(PReLU(conv3x3(x))))."""
+    """x + PReLU(conv3x3(PReLU(conv3x3(x)))); ``bias`` gives the two convs biases (sphereface's sphere20a)."""
 
-    def __init__(self, channels):
+    def __init__(self, channels, bias=False):
         super().__init__()
-        self.body = nn.SequentialCell([_unit_conv(channels), nn.PReLU(channels, w=0.0),
-                                       _unit_conv(channels), nn.PReLU(channels, w=0.0)])
+        self.body = nn.SequentialCell([_unit_conv(channels, bias), nn.PReLU(channels, w=0.0),
+                                       _unit_conv(channels, bias), nn.PReLU(channels, w=0.0)])
 
     def construct(self, x):
         return x + self.body(x)
 
 
 class SphereNet(nn.Cell):
-    """SphereNet with ``layers`` residual units per module at ``widths`` channels."""
+    """SphereNet with ``layers`` residual units per module at ``widths`` channels.
 
-    def __init__(self, layers=DEPTHS[64], widths=WIDTHS, embedding_size=512):
+    Defaults are PFE's / the CosFace paper's net. ``sphereface=True`` is the layout of the public SphereFace
+    PyTorch model (clcarwin/sphereface_pytorch ``sphere20a``): stride-2 convs padded 1 on every side (not TF
+    "SAME", which pads only bottom/right), biases on the residual convs, and a Dense with bias as the last layer
+    (no BatchNorm)."""
+
+    def __init__(self, layers=DEPTHS[64], widths=WIDTHS, embedding_size=512, sphereface=False):
         super().__init__()
         if len(layers) != 4 or len(widths) != 4:
             raise ValueError(f"SphereNet needs 4 depths and 4 widths, got layers={layers} widths={widths}")
         self.embedding_size = int(embedding_size)
         self.input_size = (3, 112, 96)
+        pad = dict(pad_mode="pad", padding=1) if sphereface else dict(pad_mode="same")
         cells, cin = [], 3
         for n, cout in zip(layers, widths):
-            cells += [nn.Conv2d(cin, cout, 3, stride=2, pad_mode="same", has_bias=True,
-                                weight_init=XavierUniform(), bias_init="zeros"), nn.PReLU(cout, w=0.0)]
-            cells += [ResidualUnit(cout) for _ in range(n)]
+            cells += [nn.Conv2d(cin, cout, 3, stride=2, has_bias=True, weight_init=XavierUniform(),
+                                bias_init="zeros", **pad), nn.PReLU(cout, w=0.0)]
+            cells += [ResidualUnit(cout, bias=sphereface) for _ in range(n)]
             cin = cout
         self.trunk = nn.SequentialCell(cells)
         self.feature_size = widths[-1] * 7 * 6
-        self.fc = nn.Dense(self.feature_size, self.embedding_size, has_bias=False, weight_init=XavierUniform())
-        self.bn = nn.BatchNorm1d(self.embedding_size, eps=1e-3, momentum=0.995)
-        self.bn.gamma.requires_grad = False
+        self.fc = nn.Dense(self.feature_size, self.embedding_size, has_bias=sphereface, weight_init=XavierUniform())
+        self.use_bn = not sphereface
+        if self.use_bn:
+            self.bn = nn.BatchNorm1d(self.embedding_size, eps=1e-3, momentum=0.995)
+            self.bn.gamma.requires_grad = False
 
     def forward_features(self, x):
         """Flattened conv output (N, feature_size), in NCHW (C, H, W) order; PFE's uncertainty input."""
         return ops.flatten(self.trunk(x))
 
     def construct(self, x):
-        return self.bn(self.fc(self.forward_features(x)))
+        x = self.fc(self.forward_features(x))
+        return self.bn(x) if self.use_bn else x
 
 
-@BACKBONES.register()
+@BACKBONES.register(input_size=(3, 112, 96))
 def spherenet20(embedding_size=512, widths=WIDTHS):
     """SphereNet-20 ([1, 2, 4, 1] units); pass small ``widths`` for a tiny test/demo net."""
     return SphereNet(DEPTHS[20], widths, embedding_size)
 
 
-@BACKBONES.register()
+@BACKBONES.register(input_size=(3, 112, 96))
 def spherenet64(embedding_size=512, widths=WIDTHS):
     """SphereNet-64 ([3, 8, 16, 3] units), the PFE / CosFace-paper 64-layer base network."""
     return SphereNet(DEPTHS[64], widths, embedding_size)
+
+
+@BACKBONES.register(input_size=(3, 112, 96))
+def spherenet20a(embedding_size=512, widths=WIDTHS):
+    """SphereNet-20 in the public SphereFace PyTorch layout (``sphere20a``: symmetric padding, conv biases,
+    Dense-with-bias embedding, no BatchNorm) for imported sphereface_pytorch weights."""
+    return SphereNet(DEPTHS[20], widths, embedding_size, sphereface=True)
