@@ -35,17 +35,18 @@ def mindspore_bench(size, repeats):
     import mindspore as ms
     from mindspore import nn
 
-    from lightcnn.src.lightcnn import LIGHTCNN, LightCNNClassifier
+    from common.nets import BACKBONES
+    from lightcnn.src.lightcnn import LightCNNClassifier
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
-    net = LIGHTCNN.create("lightcnn9", input_hw=(size, size))
+    net = BACKBONES.create("lightcnn9", input_size=(1, size, size))
     net.set_train(False)
     out = {}
     for b in (1, 32):
         x = ms.Tensor(np.random.rand(b, 1, size, size).astype(np.float32))
         out[f"inference b{b}"] = median_time(lambda: net(x).asnumpy(), repeats)
-    clf = LightCNNClassifier(LIGHTCNN.create("lightcnn9", input_hw=(size, size)), 1000, dropout=0.0)
+    clf = LightCNNClassifier(BACKBONES.create("lightcnn9", input_size=(1, size, size)), 1000, dropout=0.0)
     step = nn.TrainOneStepCell(nn.WithLossCell(clf, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")),
                                nn.Momentum(clf.trainable_params(), 0.01, 0.9))
     step.set_train()

@@ -9,6 +9,7 @@ with ``root``), and the backbone's output is cast back to float32 before the hea
 """
 import mindspore as ms
 from mindspore import nn, ops
+from common.errors import FaceIdError
 
 DEFAULT_LEVEL = {"Ascend": "O3", "GPU": "O2", "CPU": "O0"}
 DEFAULT_FIXED_SCALE = 1024.0
@@ -16,32 +17,32 @@ DEFAULT_DYNAMIC_SCALE = 2.0 ** 16
 
 
 def resolve(device, level=None, dtype="float16", loss_scale=None):
-    """-> (level, loss_scale_value, dynamic). Raises SystemExit for unsupported combinations.
+    """-> (level, loss_scale_value, dynamic). Raises FaceIdError for unsupported combinations.
 
     ``loss_scale``: None (per device: dynamic on Ascend/GPU, fixed 1024 on CPU), "dynamic", or a number
     (a fixed scale).
     """
     level = str(level) if level else DEFAULT_LEVEL.get(device, "O0")
     if level not in ("O0", "O1", "O2", "O3"):
-        raise SystemExit(f"error: amp_level must be O0, O1, O2 or O3, got {level!r}")
+        raise FaceIdError(f"amp_level must be O0, O1, O2 or O3, got {level!r}")
     if dtype not in ("float16", "bfloat16"):
-        raise SystemExit(f"error: amp_dtype must be float16 or bfloat16, got {dtype!r}")
+        raise FaceIdError(f"amp_dtype must be float16 or bfloat16, got {dtype!r}")
     if level == "O0":
         return level, 1.0, False
     if dtype == "bfloat16" and device == "CPU":
-        raise SystemExit(f"error: amp_dtype bfloat16 (amp_level {level}) is not supported on CPU "
+        raise FaceIdError(f"amp_dtype bfloat16 (amp_level {level}) is not supported on CPU "
                          "(MindSpore's CPU kernels lack it); use amp_dtype float16 or amp_level O0")
     if loss_scale == "dynamic" and device == "CPU":
-        raise SystemExit("error: loss_scale dynamic is not supported on CPU (MindSpore allows only a fixed "
+        raise FaceIdError("loss_scale dynamic is not supported on CPU (MindSpore allows only a fixed "
                          "scale that never drops updates there); give a number, e.g. --loss_scale 1024")
     if loss_scale in (None, "dynamic") and device != "CPU":
         return level, DEFAULT_DYNAMIC_SCALE, True
     try:
         value = DEFAULT_FIXED_SCALE if loss_scale is None else float(loss_scale)
     except (TypeError, ValueError):
-        raise SystemExit(f"error: loss_scale must be a positive number or 'dynamic', got {loss_scale!r}") from None
+        raise FaceIdError(f"loss_scale must be a positive number or 'dynamic', got {loss_scale!r}") from None
     if not value > 0:
-        raise SystemExit(f"error: loss_scale must be a positive number or 'dynamic', got {loss_scale!r}")
+        raise FaceIdError(f"loss_scale must be a positive number or 'dynamic', got {loss_scale!r}")
     return level, value, False
 
 

@@ -16,6 +16,7 @@ prints the config; every rank logs to ``OUT/logs/train_rank<r>.log``.
 (``rank<r>_epoch<e>_indices.npy``) and its final trainable weights (``rank<r>_weights.npz``) into DIR.
 """
 import os
+from common.errors import FaceIdError
 
 DEBUG_ENV = "FACEID_DEBUG_DIR"
 
@@ -24,7 +25,7 @@ def _int_env(env, key):
     try:
         return int(env[key])
     except ValueError:
-        raise SystemExit(f"error: environment variable {key}={env[key]!r} must be an integer") from None
+        raise FaceIdError(f"environment variable {key}={env[key]!r} must be an integer") from None
 
 
 def launch_info(env=os.environ):
@@ -40,7 +41,7 @@ def launch_info(env=os.environ):
     world = _int_env(env, world_key) if env.get(world_key) else 1
     rank = _int_env(env, rank_key) if env.get(rank_key) else 0
     if world < 1 or not 0 <= rank < world:
-        raise SystemExit(f"error: {rank_key}={rank} must be in 0..{world_key}-1 ({world_key}={world})")
+        raise FaceIdError(f"{rank_key}={rank} must be in 0..{world_key}-1 ({world_key}={world})")
     if kind == "rank_table" and world == 1 and not env.get("RANK_TABLE_FILE"):
         kind = "standalone"
     return {"kind": kind, "world": world, "rank": rank}
@@ -54,15 +55,15 @@ def check_launch(device, info, env=os.environ):
     """Refuse launches that cannot work on ``device``, with one clear line."""
     if info["kind"] == "rank_table" and info["world"] > 1:
         if device != "Ascend":
-            raise SystemExit(f"error: RANK_SIZE={info['world']} (a rank-table launch) is for Ascend, but "
+            raise FaceIdError(f"RANK_SIZE={info['world']} (a rank-table launch) is for Ascend, but "
                              f"device_target is {device}; use scripts/run_distribute_train_{device.lower()}.sh "
                              f"(msrun) instead")
         table = env.get("RANK_TABLE_FILE")
         if not table:
-            raise SystemExit("error: RANK_SIZE>1 on Ascend needs RANK_TABLE_FILE (write one with "
+            raise FaceIdError("RANK_SIZE>1 on Ascend needs RANK_TABLE_FILE (write one with "
                              "scripts/hccl_tools.py write) or the msrun launcher")
         if not os.path.isfile(table):
-            raise SystemExit(f"error: {table}: RANK_TABLE_FILE not found")
+            raise FaceIdError(f"{table}: RANK_TABLE_FILE not found")
 
 
 def init(device, env=os.environ):
@@ -77,7 +78,7 @@ def init(device, env=os.environ):
     try:
         comm_init()
     except RuntimeError as exc:
-        raise SystemExit(f"error: cannot initialise the {info['kind']} collective backend on {device}: "
+        raise FaceIdError(f"cannot initialise the {info['kind']} collective backend on {device}: "
                          f"{str(exc).strip().splitlines()[0]}") from None
     rank, world = get_rank(), get_group_size()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common.env  # noqa: E402,F401  (before mindspore)
 
 import numpy as np  # noqa: E402
+from common.errors import FaceIdError
 
 BN_RENAME = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 DROPPED_PREFIXES = ("logits.",)
@@ -53,17 +54,17 @@ def convert(state_dict, net, source="state_dict"):
 def load_torch_state_dict(path):
     """Read a .pt state_dict into {name: numpy array} (needs PyTorch)."""
     if not os.path.isfile(path):
-        raise SystemExit(f"error: {path}: file not found")
+        raise FaceIdError(f"{path}: file not found")
     try:
         import torch
     except ImportError:
-        raise SystemExit(f"error: {path}: PyTorch is needed to read .pt files (pip install torch)")
+        raise FaceIdError(f"{path}: PyTorch is needed to read .pt files (pip install torch)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-checkpoint files
-        raise SystemExit(f"error: {path}: cannot load with torch.load: {str(exc).splitlines()[0]}")
+        raise FaceIdError(f"{path}: cannot load with torch.load: {str(exc).splitlines()[0]}")
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise SystemExit(f"error: {path}: not a state_dict (expected a dict of tensors)")
+        raise FaceIdError(f"{path}: not a state_dict (expected a dict of tensors)")
     return {k: v.detach().cpu().numpy() for k, v in obj.items()}
 
 
@@ -86,4 +87,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from common.errors import guard
+
+    guard(main)

@@ -6,6 +6,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 TINY_PRE = "{channels: 1, resize: 36, crop: 32, mean: 127.5, std: 128.0, flip: true}"
+TINY_BB = "{input_size: [1, 32, 32]}"  # LightCNN built for the 32x32 TINY_PRE crop
 
 
 def make_data(out, train_ids=6, train_images=6, test_ids=20, test_images=6, size=40, seed=0, pairs_per_fold=10):
@@ -27,7 +28,7 @@ def run(args, cwd=None, env=None, check=True):
 
 def lightcnn_tiny_args(out_dir, train_root, **over):
     args = ["--config", os.path.join(ROOT, "lightcnn", "configs", "demo.yaml"), "--train_root", str(train_root),
-            "--out_dir", str(out_dir), "--preprocess", TINY_PRE, "--batch_size", "8", "--epochs", "1",
+            "--out_dir", str(out_dir), "--preprocess", TINY_PRE, "--backbone_args", TINY_BB, "--backbone_args", TINY_BB, "--batch_size", "8", "--epochs", "1",
             "--log_every", "1", "--workers", "1"]
     for k, v in over.items():
         args += [f"--{k}", str(v)]

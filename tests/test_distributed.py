@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from common.errors import FaceIdError
+
 from common import distributed
 from tests.helpers import PY, ROOT, run
 
@@ -30,19 +32,19 @@ def test_launch_info(env, expected):
     ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "-1"}, ["OMPI_COMM_WORLD_RANK"]),
 ])
 def test_launch_info_refuses_bad_values(env, words):
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(FaceIdError) as exc:
         distributed.launch_info(env)
     assert str(exc.value).startswith("error: ") and all(w in str(exc.value) for w in words)
 
 
 def test_rank_table_launch_checks(tmp_path):
     info = distributed.launch_info({"RANK_SIZE": "2", "RANK_ID": "0"})
-    with pytest.raises(SystemExit, match="needs RANK_TABLE_FILE"):
+    with pytest.raises(FaceIdError, match="needs RANK_TABLE_FILE"):
         distributed.check_launch("Ascend", info, {"RANK_SIZE": "2"})
-    with pytest.raises(SystemExit, match="run_distribute_train_cpu.sh"):
+    with pytest.raises(FaceIdError, match="run_distribute_train_cpu.sh"):
         distributed.check_launch("CPU", info, {"RANK_SIZE": "2"})
     missing = str(tmp_path / "nope.json")
-    with pytest.raises(SystemExit, match="nope.json: RANK_TABLE_FILE not found"):
+    with pytest.raises(FaceIdError, match="nope.json: RANK_TABLE_FILE not found"):
         distributed.check_launch("Ascend", info, {"RANK_SIZE": "2", "RANK_TABLE_FILE": missing})
     # standalone needs no collective set-up (and does not import the communication package)
     assert distributed.init("CPU", {}) == (0, 1)

@@ -4,6 +4,8 @@ import re
 import numpy as np
 import pytest
 
+from common.errors import FaceIdError
+
 import mindspore as ms
 
 from facenet.convert_torch import convert, main, rename_torch_keys
@@ -52,7 +54,7 @@ def test_key_and_shape_errors_are_listed():
 
 
 def test_cli_errors(tmp_path):
-    with pytest.raises(SystemExit, match=re.escape(f"error: {tmp_path / 'no.pt'}: file not found")):
+    with pytest.raises(FaceIdError, match=re.escape(f"{tmp_path / 'no.pt'}: file not found")):
         main(["--pt", str(tmp_path / "no.pt"), "--out", str(tmp_path / "o.ckpt")])
 
 
@@ -73,7 +75,7 @@ def test_converted_checkpoint_gives_equal_embeddings(tmp_path):
     pt = tmp_path / "sd.pt"
     torch.save(tnet.state_dict(), pt)
     torch.save({"x": 1}, tmp_path / "bad.pt")
-    with pytest.raises(SystemExit, match="not a state_dict"):
+    with pytest.raises(FaceIdError, match="not a state_dict"):
         main(["--pt", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "bad.ckpt")])
 
     ckpt = tmp_path / "facenet.ckpt"

@@ -4,7 +4,8 @@ import pytest
 
 import mindspore as ms
 
-from facenet.src.nets import FACENET_NETS
+from common.nets import BACKBONES
+import facenet.src.nets  # noqa: F401  (registers the FaceNet backbones)
 from common.env import set_device  # noqa: E402
 
 set_device("CPU")
@@ -47,27 +48,27 @@ def trainable(net):
 
 
 def test_registry_names():
-    assert FACENET_NETS.names() == ["inception_resnet_v1", "resnet50_fc128"]
-    with pytest.raises(KeyError, match="facenet backbone"):
-        FACENET_NETS.get("nn4")
+    assert {"inception_resnet_v1", "resnet50_fc128"} <= set(BACKBONES.names())
+    with pytest.raises(KeyError, match="unknown backbone 'nn4'"):
+        BACKBONES.get("nn4")
 
 
 def test_inception_resnet_v1_parameter_count():
-    net = FACENET_NETS.create("inception_resnet_v1")
+    net = BACKBONES.create("inception_resnet_v1")
     expected = inception_resnet_v1_count()
     assert trainable(net) == expected
     assert abs(expected - 23.5e6) / 23.5e6 < 0.01
 
 
 def test_resnet50_fc128_parameter_count():
-    net = FACENET_NETS.create("resnet50_fc128")
+    net = BACKBONES.create("resnet50_fc128")
     expected = resnet50_fc128_count()
     assert trainable(net) == expected
     assert abs(expected - 36.4e6) / 36.4e6 < 0.01
 
 
 def test_facenet_pytorch_parameter_names():
-    names = set(FACENET_NETS.create("inception_resnet_v1").parameters_dict())
+    names = set(BACKBONES.create("inception_resnet_v1").parameters_dict())
     for key in ("conv2d_1a.conv.weight", "conv2d_1a.bn.moving_mean", "repeat_1.0.branch0.conv.weight",
                 "repeat_1.4.branch2.2.bn.gamma", "repeat_2.9.conv2d.bias", "mixed_6a.branch1.2.conv.weight",
                 "mixed_7a.branch2.2.bn.beta", "repeat_3.4.branch1.2.conv.weight", "block8.conv2d.weight",
@@ -80,7 +81,7 @@ def test_facenet_pytorch_parameter_names():
 
 @pytest.mark.parametrize("name,size,dim", [("inception_resnet_v1", 160, 512), ("resnet50_fc128", 224, 128)])
 def test_output_shape_and_attributes(name, size, dim):
-    net = FACENET_NETS.create(name)
+    net = BACKBONES.create(name)
     net.set_train(False)
     assert net.input_size == (3, size, size) and net.embedding_size == dim
     x = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
@@ -90,11 +91,11 @@ def test_output_shape_and_attributes(name, size, dim):
 
 def test_normalize_flag_gives_unit_rows_of_the_same_direction():
     x = ms.Tensor(np.random.default_rng(1).uniform(-1, 1, (2, 3, 160, 160)).astype(np.float32))
-    net = FACENET_NETS.create("inception_resnet_v1")
+    net = BACKBONES.create("inception_resnet_v1")
     net.set_train(False)
     raw = net(x).asnumpy()
     # a second net with the same weights (a flag flipped on a compiled graph-mode net would not recompile)
-    net_unit = FACENET_NETS.create("inception_resnet_v1", normalize=True)
+    net_unit = BACKBONES.create("inception_resnet_v1", normalize=True)
     ms.load_param_into_net(net_unit, {p.name: p.clone() for p in net.get_parameters()})
     net_unit.set_train(False)
     unit = net_unit(x).asnumpy()
@@ -103,7 +104,7 @@ def test_normalize_flag_gives_unit_rows_of_the_same_direction():
 
 def test_train_mode_dropout_changes_output():
     x = ms.Tensor(np.random.default_rng(2).uniform(-1, 1, (2, 3, 160, 160)).astype(np.float32))
-    net = FACENET_NETS.create("inception_resnet_v1", dropout_prob=0.6)
+    net = BACKBONES.create("inception_resnet_v1", dropout_prob=0.6)
     net.set_train(True)
     a, b = net(x).asnumpy(), net(x).asnumpy()
     assert a.shape == (2, 512) and not np.allclose(a, b)

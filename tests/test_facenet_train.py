@@ -21,6 +21,7 @@ from helpers import PY, ROOT, make_data, run
 
 DEMO = os.path.join(ROOT, "facenet", "configs", "demo.yaml")
 PRE = "{channels: 3, resize: 88, crop: 80, mean: 127.5, std: 128.0, flip: true}"
+NET = "{embedding_size: 512, dropout_prob: 0.2, input_size: [3, 80, 80]}"  # Inception-ResNet-v1 at the 80x80 crop
 MARGIN = 0.2
 
 
@@ -30,7 +31,7 @@ def trained(tmp_path_factory):
     make_data(tmp / "data", train_ids=40, train_images=6, test_ids=20, test_images=5, size=88, pairs_per_fold=15)
     out = tmp / "run"
     p = run([PY, os.path.join(ROOT, "facenet", "train.py"), "--config", DEMO,
-             "--train_root", str(tmp / "data" / "train"), "--out_dir", str(out), "--preprocess", PRE,
+             "--train_root", str(tmp / "data" / "train"), "--out_dir", str(out), "--preprocess", PRE, "--backbone_args", NET,
              "--classes_per_batch", "4", "--images_per_class", "4",
              "--epochs", "2", "--log_every", "1", "--workers", "1", "--save_every_steps", "0", "--keep_ckpt", "1",
              "--mining", "batch_hard"],
@@ -46,7 +47,7 @@ def trained(tmp_path_factory):
 def _cfg(**over):
     from common.config import load_config
 
-    argv = ["--preprocess", PRE]
+    argv = ["--preprocess", PRE, "--backbone_args", NET]
     for k, v in over.items():
         argv += [f"--{k}", str(v)]
     return load_config(DEMO, argv, command="eval")
@@ -108,7 +109,7 @@ def test_unseen_pairs_beat_untrained_and_match_sklearn(trained):
     res = {}
     for name, extra in (("untrained", []), ("trained", ["--ckpt_file", trained["ckpt"]])):
         out = trained["tmp"] / f"eval_{name}"
-        run([PY, os.path.join(ROOT, "facenet", "eval.py"), "--config", DEMO, "--preprocess", PRE, "--graph_mode",
+        run([PY, os.path.join(ROOT, "facenet", "eval.py"), "--config", DEMO, "--preprocess", PRE, "--backbone_args", NET, "--graph_mode",
              "false", "--flip", "false", "--data_root", str(test), "--out_dir", str(out)] + extra, cwd=str(trained["tmp"]))
         res[name] = json.load(open(out / "eval" / "test.lfw_result.json"))
         assert (out / "eval" / "test.lfw_result_roc.png").is_file()
@@ -125,7 +126,7 @@ def test_unseen_pairs_beat_untrained_and_match_sklearn(trained):
 
 
 def _export(trained, *args, check=True):
-    return run([PY, os.path.join(ROOT, "facenet", "export.py"), "--config", DEMO, "--preprocess", PRE,
+    return run([PY, os.path.join(ROOT, "facenet", "export.py"), "--config", DEMO, "--preprocess", PRE, "--backbone_args", NET,
                 "--graph_mode", "false"] + list(args), cwd=str(trained["tmp"]), check=check)
 
 

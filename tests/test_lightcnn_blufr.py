@@ -6,11 +6,14 @@ import cv2
 import mindspore as ms
 import numpy as np
 import pytest
+
+from common.errors import FaceIdError
 import scipy.io
 
 from lightcnn import eval_blufr
-from lightcnn.src.lightcnn import LIGHTCNN
-from tests.helpers import ROOT, TINY_PRE
+from common.nets import BACKBONES
+import lightcnn.src.lightcnn  # noqa: F401  (registers the LightCNN backbones)
+from tests.helpers import ROOT, TINY_BB, TINY_PRE
 
 DEMO = os.path.join(ROOT, "lightcnn", "configs", "demo.yaml")
 
@@ -44,15 +47,15 @@ def test_eval_blufr_end_to_end(tmp_path):
                            "testIndex": _cell([idx, idx]), "galIndex": _cell([gal, gal]),
                            "probIndex": _cell([prob, prob])})
     ckpt = str(tmp_path / "b.ckpt")
-    ms.save_checkpoint(LIGHTCNN.create("lightcnn9", input_hw=(32, 32)), ckpt)
-    out = tmp_path / "blufr.json"
-    res = eval_blufr.main(["--config", DEMO, "--preprocess", TINY_PRE, "--ckpt_file", ckpt,
-                           "--data_root", str(tmp_path / "lfw"), "--blufr_config", str(mat), "--out", str(out)])
-    saved = json.load(open(out))
+    ms.save_checkpoint(BACKBONES.create("lightcnn9", input_size=(1, 32, 32)), ckpt)
+    res = eval_blufr.main(["--config", DEMO, "--preprocess", TINY_PRE, "--backbone_args", TINY_BB, "--ckpt_file", ckpt,
+                           "--data_root", str(tmp_path / "lfw"), "--blufr_config", str(mat), "--out_dir", str(tmp_path)])
+    res = res["lfw.blufr"]
+    saved = json.load(open(tmp_path / "eval" / "lfw.blufr_result.json"))
     assert saved["trials"] == 2 and saved["images"] == 24
     assert saved["VR@FAR=0.1%"]["mean"] == pytest.approx(res["VR@FAR=0.1%"]["mean"])
-    assert os.path.isfile(tmp_path / "blufr_roc.png")
+    assert os.path.isfile(tmp_path / "eval" / "lfw.blufr_result_roc.png")
     os.remove(tmp_path / "lfw" / "P0" / "P0_0001.jpg")
-    with pytest.raises(SystemExit, match=r"cfg.mat: lists 1 image\(s\) missing .*P0/P0_0001.jpg"):
-        eval_blufr.main(["--config", DEMO, "--preprocess", TINY_PRE, "--data_root", str(tmp_path / "lfw"),
+    with pytest.raises(FaceIdError, match=r"cfg.mat: lists 1 image\(s\) missing .*P0/P0_0001.jpg"):
+        eval_blufr.main(["--config", DEMO, "--preprocess", TINY_PRE, "--backbone_args", TINY_BB, "--data_root", str(tmp_path / "lfw"),
                          "--blufr_config", str(mat)])

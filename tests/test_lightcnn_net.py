@@ -3,7 +3,8 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from lightcnn.src.lightcnn import LIGHTCNN, MFM
+from common.nets import BACKBONES
+from lightcnn.src.lightcnn import MFM
 from common.env import set_device  # noqa: E402
 
 
@@ -29,7 +30,7 @@ def _expected(blocks=None, v2=False):
                                                   ("lightcnn29", (1, 2, 3, 4), False, 12.57e6),
                                                   ("lightcnn29v2", (1, 2, 3, 4), True, 10.48e6)])
 def test_parameter_counts(name, blocks, v2, paper):
-    net = LIGHTCNN.create(name)
+    net = BACKBONES.create(name)
     count = sum(p.size for p in net.get_parameters())
     assert count == _expected(blocks, v2)
     assert abs(count - paper) / paper < 0.01
@@ -68,9 +69,9 @@ def test_mfm_dense_against_numpy():
 
 
 def test_embedding_shape_and_small_input():
-    net = LIGHTCNN.create("lightcnn9", input_hw=(32, 32))
+    net = BACKBONES.create("lightcnn9", input_size=(1, 32, 32))
     net.set_train(False)
     out = net(ms.Tensor(np.zeros((2, 1, 32, 32), np.float32)))
     assert out.shape == (2, 256)
     with pytest.raises(ValueError, match="multiples of 16"):
-        LIGHTCNN.create("lightcnn9", input_hw=(30, 32))
+        BACKBONES.create("lightcnn9", input_size=(1, 30, 32))

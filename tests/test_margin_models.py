@@ -114,7 +114,7 @@ def test_backbone_preprocess_mismatch_is_one_clear_line():
     from common.margin_model import build_backbone
 
     cfg = _cfg(COSFACE_DEMO, backbone="spherenet20")
-    with pytest.raises(SystemExit, match=r"demo\.yaml: backbone spherenet20 takes input \(3, 112, 96\)"):
+    with pytest.raises(FaceIdError, match=r"demo\.yaml: backbone spherenet20 takes input \(3, 112, 96\)"):
         build_backbone(cfg)
 
 
@@ -150,7 +150,7 @@ def test_rec_source_matches_folder_and_trains_two_steps(demo, tmp_path):
     assert [r["global_step"] for r in records] == [1, 2]
     run("lresnet100e_ir/eval.py", "--config", LRESNET_DEMO, "--ckpt_file", ckpt, "--data_root", demo / "test",
         "--out_dir", "ev", "--flip", "true", cwd=tmp_path)
-    scored = json.loads((tmp_path / "ev" / "eval" / "test_pairs_result.json").read_text())
+    scored = json.loads((tmp_path / "ev" / "eval" / "test.lfw_result.json").read_text())
     assert records[-1]["results"]["test"]["accuracy_flip"] == pytest.approx(scored["accuracy_mean"], abs=1e-9)
 
 
@@ -184,7 +184,7 @@ def _write_demo_bin(demo, path):
 def test_eval_bin_and_folder(demo, tmp_path):
     """eval.py on a .bin (no flip / flip) and an LFW folder: JSON + PNG per target, table, XNorm checked
     against embeddings computed here by hand (cv2 decode, (x-127.5)/127.5, the seeded untrained backbone)."""
-    from common.margin_model import build_backbone
+    from common.nets import build_backbone
 
     bins = tmp_path / "bins"
     bins.mkdir()
@@ -192,10 +192,10 @@ def test_eval_bin_and_folder(demo, tmp_path):
     out = tmp_path / "out"
     printed = run("lresnet100e_ir/eval.py", "--config", LRESNET_DEMO, "--bin_dir", bins, "--targets", "lfw",
                   "--data_root", demo / "test", "--out_dir", out, "--eval_batch_size", 16, cwd=tmp_path)
-    assert "accuracy-flip" in printed and "test (pairs.txt)" in printed
-    for stem in ("lfw_result", "test_pairs_result"):
+    assert "accuracy-flip" in printed and "test.lfw" in printed and "lfw.bin" in printed
+    for stem in ("lfw.bin_result", "test.lfw_result"):
         assert (out / "eval" / f"{stem}.json").is_file() and (out / "eval" / f"{stem}_roc.png").is_file()
-    saved = json.loads((out / "eval" / "lfw_result.json").read_text())
+    saved = json.loads((out / "eval" / "lfw.bin_result.json").read_text())
     assert saved["pairs"] == len(issame)
     assert 0.0 <= saved["accuracy_flip"]["accuracy_mean"] <= 1.0
 
@@ -217,7 +217,7 @@ def test_eval_missing_target_is_one_clear_line(tmp_path):
     assert f"error: {tmp_path / 'cfp_fp.bin'}: verification set 'cfp_fp' not found" in out
     assert "Traceback" not in out
     out = run("cosface/eval.py", "--config", COSFACE_DEMO, cwd=tmp_path, ok=False)
-    assert "error: give --bin_dir DIR" in out
+    assert "error: nothing to evaluate: give --data_root DIR" in out
 
 
 @pytest.mark.parametrize("model,config,over", [
@@ -231,7 +231,8 @@ def test_export_parity(model, config, over, tmp_path):
     import re
 
     from common.export import run_exported
-    from common.margin_model import build_backbone, build_train_network
+    from common.margin_model import build_train_network
+    from common.nets import build_backbone
     from common.train.checkpoint import load_weights
 
     cfg = load_config(config, over)

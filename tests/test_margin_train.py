@@ -29,7 +29,7 @@ def _run(script, *args, cwd):
 
 
 def _accuracy(out_dir):
-    with open(os.path.join(out_dir, "eval", "test_pairs_result.json")) as f:
+    with open(os.path.join(out_dir, "eval", "test.lfw_result.json")) as f:
         r = json.load(f)
     assert r["pairs"] == 300
     return r["accuracy_mean"]

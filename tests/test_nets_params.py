@@ -2,6 +2,8 @@
 import mindspore as ms
 import numpy as np
 import pytest
+
+from common.errors import FaceIdError
 from mindspore import Tensor, nn
 
 from common.nets import BACKBONES, create_backbone
@@ -157,5 +159,5 @@ def test_count_and_time_restore_mode_and_training():
 def test_cli(capsys):
     main(["mobilefacenet"])
     assert "mobilefacenet: input (3, 112, 112), embedding 128, 1.00 M params, 0.221 GMACs" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="unknown backbone 'resnet9'"):
+    with pytest.raises(FaceIdError, match="unknown backbone 'resnet9'"):
         main(["resnet9"])

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from common.errors import FaceIdError
+
 from common.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +101,7 @@ def test_recipe_schedule_and_weight_decay():
 
     cfg = load_config(PFE_YAML, [])
     assert (cfg.classes_per_batch, cfg.images_per_class, cfg.momentum, cfg.optimizer) == (64, 4, 0.9, "sgd")
-    assert cfg.backbone == "spherenet64" and cfg.preprocess["crop"] == [112, 96]
+    assert cfg.backbone == "spherenet64" and cfg.preprocess["resize"] == [112, 96]
     lr = lr_from_config(cfg, cfg.steps_per_epoch)
     assert len(lr) == 3000
     np.testing.assert_allclose(lr[:2000], 1e-3, rtol=1e-6)
@@ -120,13 +122,14 @@ def test_fixed_steps_per_epoch_chain_sampler_passes(chain):
     from common.data.folder import load_training_set
     from common.data.pk_dataset import pk_plan
     from common.data.transforms import Preprocess
-    from pfe.train import pk_data
+    from common.flows.data import pk_data
 
     cfg = load_config(DEMO_PFE, TINY + ["--classes_per_batch", "4", "--images_per_class", "2",
                                         "--steps_per_epoch", "6", "--workers", "1"])
+    cfg.train_root = chain["train"]
     paths, labels, _ = load_training_set(chain["train"])
     labels = np.asarray(labels)
-    dataset_fn, steps = pk_data(cfg, paths, labels, Preprocess.from_config(cfg.preprocess), 0, 1)
+    _, _, dataset_fn, steps, _ = pk_data(cfg, Preprocess.from_config(cfg.preprocess), 0, 1)
     assert steps == 6
     # independent: the global batch sequence, pass by pass (16 identities / 4 = 4 batches per pass)
     expected = [labels[b] for p in range(5) for b in pk_plan(labels, 4, 2, p, cfg.seed)]
@@ -141,10 +144,10 @@ def test_fixed_steps_per_epoch_chain_sampler_passes(chain):
 def test_missing_base_checkpoint_is_one_line_error(tmp_path):
     from pfe import train
 
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(FaceIdError) as exc:
         train.main(["--config", DEMO_PFE, "--train_root", str(tmp_path)])
     assert "--base_ckpt" in str(exc.value) and "\n" not in str(exc.value)
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(FaceIdError) as exc:
         train.main(["--config", DEMO_PFE, "--train_root", str(tmp_path), "--base_ckpt", str(tmp_path / "no.ckpt"),
                     "--out_dir", str(tmp_path / "out")] + TINY)
     assert "no.ckpt" in str(exc.value) and "\n" not in str(exc.value)

@@ -1,6 +1,7 @@
 """The train flow of every model: config -> device, ranks, logs -> data -> backbone + recipe loss -> fit."""
 from common import distributed
 from common.config import load_config
+from common.errors import FaceIdError
 from common.data.transforms import Preprocess
 from common.flows.data import source_name, training_data
 from common.nets import build_backbone
@@ -14,6 +15,9 @@ def load(recipe, argv=None):
     pk = recipe.data == "pk"
     cfg = load_config(recipe.default_config, argv, command="train", prog=f"{recipe.name}/train.py",
                       extra_keys=("batch_size",) if pk else ())
+    if cfg.get("train_csv") and not pk:
+        raise FaceIdError(f"--train_csv: {recipe.name} trains on image batches; give --train_root DIR or "
+                          f"--train_list FILE (the CSV of the old FaceNet zoo feeds P x K training)")
     if recipe.prepare_train:
         recipe.prepare_train(cfg)
     if pk:  # images per step, for the progress line
@@ -33,7 +37,7 @@ def run(recipe, argv=None, cfg=None):
     scale = distributed.lr_scale(cfg, world)
     batch = (f"{cfg.classes_per_batch} x {cfg.images_per_class}" if recipe.data == "pk" else str(cfg.batch_size))
     log(f"{recipe.name} ({cfg.backbone}{' + ' + cfg.head if cfg.get('head') else ''}): {len(labels)} images, "
-        f"{len(classes)} identities from {source_name(cfg)}, {steps} steps/epoch of {batch} on rank {rank}/{world}, "
+        f"{len(classes)} identities, {steps} steps/epoch of {batch} on rank {rank}/{world} from {source_name(cfg)}, "
         f"lr {cfg.lr} x {scale:g}")
     result = fit(cfg, net_with_loss, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
                  rank=rank, world=world, lr_scale=scale, printer=log,

@@ -18,6 +18,7 @@ import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 from mindspore import nn  # noqa: E402
 from common.env import set_device  # noqa: E402
+from common.errors import FaceIdError
 
 MOVING_STATS = ("moving_mean", "moving_variance")
 
@@ -88,7 +89,7 @@ def main(argv=None):
     set_device("CPU")
     for name in args.names:
         if name not in BACKBONES:
-            raise SystemExit(f"error: unknown backbone '{name}'; known: {', '.join(BACKBONES.names())}")
+            raise FaceIdError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES.names())}")
         net = create_backbone(name)
         line = f"{name}: input {net.input_size}, embedding {net.embedding_size}, " \
                f"{count_params(net) / 1e6:.2f} M params, {count_macs(net) / 1e9:.3f} GMACs"
@@ -98,4 +99,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from common.errors import guard
+
+    guard(main)
