@@ -156,3 +156,25 @@ def test_no_decodable_image_is_one_error_not_a_hang(tmp_path):
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "train: no decodable image in 12 consecutive samples" in last
     assert "Traceback" not in p.stderr
+
+
+def test_training_with_worker_processes_equals_one_worker(tmp_path):
+    """lightcnn/train.py: 2 worker processes, interrupted and resumed == 1 worker uninterrupted (same weights)."""
+    from common.train.checkpoint import read
+    from lightcnn import train as lightcnn_train
+    from tests.helpers import lightcnn_tiny_args, make_data
+
+    train, _ = make_data(tmp_path / "data", train_ids=4, train_images=8)
+    common = dict(epochs=2, dropout=0.0, optimizer="sgd", lr=0.01, save_every_steps=0, keep_ckpt=10)
+    full = lightcnn_train.main(lightcnn_tiny_args(tmp_path / "full", train, **common))
+    args = lightcnn_tiny_args(tmp_path / "part", train, max_steps=5, **common)
+    args[args.index("--workers") + 1] = "2"
+    assert lightcnn_train.main(args)["global_step"] == 5
+    resumed = lightcnn_train.main(args[:args.index("--max_steps")] + args[args.index("--max_steps") + 2:]
+                                  + ["--resume", "true"])
+    assert resumed["global_step"] == full["global_step"] == 8
+
+    def weights(ckpt):
+        return {k: v.asnumpy() for k, v in read(ckpt).items() if not k.startswith(("moments", "meta_"))}
+    a, b = weights(full["checkpoint"]), weights(resumed["checkpoint"])
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
