@@ -217,9 +217,9 @@ class ShardedCheckpointManager(CheckpointManager):
             rows = _read_shard(own, s, n, c)
         else:
             rows = head_rows(path, s, n, c, params)
-        from mindspore import Tensor
+        from mindspore import Parameter, Tensor
 
-        params.update({k: Tensor(v) for k, v in rows.items()})
+        params.update({k: Parameter(Tensor(v), name=k) for k, v in rows.items()})
         return load_into(train_net, path, params)
 
 
