@@ -38,9 +38,10 @@ def ms_embed(arch, ckpt, x, **kwargs):
     return net(ms.Tensor(x)).asnumpy()
 
 
-@pytest.mark.parametrize("half", [False, True])
-def test_iresnet18_full_width(tmp_path, half, capsys):
-    src = randomize(IResNet((2, 2, 2, 2)), seed=3)
+@pytest.mark.parametrize("half,widths", [(False, (64, 128, 256, 512)), (True, (16, 32, 48, 64))])
+def test_iresnet18(tmp_path, half, widths, capsys):
+    """Full width in fp32; the fp16 .pth variant on a narrow net (same code path, less time)."""
+    src = randomize(IResNet((2, 2, 2, 2), widths=widths), seed=3)
     sd = src.state_dict()
     if half:  # the fp16 .pth variants: half tensors in the file, the reference uses the same rounded weights
         sd = {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
@@ -55,7 +56,8 @@ def test_iresnet18_full_width(tmp_path, half, capsys):
     x = faces()
     with torch.no_grad():
         ref = src(torch.from_numpy(x)).numpy()
-    assert rel(ms_embed("iresnet18", str(out), x), ref) < 1e-4
+    kwargs = {} if widths[0] == 64 else {"widths": widths}
+    assert rel(ms_embed("iresnet18", str(out), x, **kwargs), ref) < 1e-4
 
 
 def test_mbf(tmp_path):

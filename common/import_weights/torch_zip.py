@@ -77,6 +77,8 @@ def _numpy_dtype(name, *unused):
 
 
 def _numpy_scalar(dtype, data=None):
+    if isinstance(data, str):  # Python 2 pickles carry the bytes as a latin-1 string
+        data = data.encode("latin1")
     if not isinstance(dtype, np.dtype) or dtype.kind not in NUMERIC_KINDS or not isinstance(data, bytes):
         raise pickle.UnpicklingError("a numpy scalar that is not a plain number")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
