@@ -109,6 +109,9 @@ class PartialFCClassifier(nn.Cell):
         super().__init__()
         if rank is None or world is None:
             rank, world = rank_world()
+        if not hasattr(head, "margin_logits"):
+            raise FaceIdError(f"head_parallel: needs a margin head (arcface, cosface, softmax, margin), not "
+                              f"{type(head).__name__}")
         self.backbone, self.head = backbone, head
         self.rank, self.world, self.num_classes = int(rank), int(world), int(num_classes)
         self.start, self.count = class_range(num_classes, world, rank)
