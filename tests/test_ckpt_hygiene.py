@@ -98,8 +98,7 @@ def test_kill9_during_writes_leaves_no_corrupt_checkpoint_and_no_leftover(tmp_pa
         kills += 1
         left_behind += bool(_tmp_files(folder))
         steps = _check_real_checkpoints(folder, weights)
-        assert steps, "the writer saved nothing before the kill"
-        first = steps[-1] + 1
+        first = steps[-1] + 1 if steps else first
     # most kills land inside a write (the loop does little else), so temporary files were left behind
     assert left_behind >= 1
     # the next start removes what the last killed writer left; nothing under a real name is touched
@@ -107,7 +106,7 @@ def test_kill9_during_writes_leaves_no_corrupt_checkpoint_and_no_leftover(tmp_pa
     manager = CheckpointManager(folder, "w", keep=3)
     assert _tmp_files(folder) == []
     assert sorted(glob.glob(os.path.join(folder, "w-*.ckpt"))) == real
-    assert len(real) <= 3
+    assert 1 <= len(real) <= 3
     path, params = manager.latest_loadable(print)
     assert path == max(real, key=lambda f: int(f.rsplit("-s", 1)[1][:-5]))
     assert int(params["meta_step"].asnumpy()) == _check_real_checkpoints(folder, weights)[-1]
