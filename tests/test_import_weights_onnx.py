@@ -148,3 +148,32 @@ def test_onnx_of_another_arch_refused(tmp_path):
         main(["--from", "insightface_onnx", "--arch", "mbf", "--in", str(tmp_path / "m.onnx"),
               "--out", str(tmp_path / "m.ckpt")])
     assert not (tmp_path / "m.ckpt").exists()
+
+
+def test_torch_exported_onnx_static_batch(tmp_path):
+    """A file from torch.onnx.export (eval mode folds BN; batch fixed at 1, as some insightface files) imports and
+    equals the PyTorch network itself."""
+    torch = pytest.importorskip("torch", reason="PyTorch is needed to export an ONNX file")
+    import mindspore as ms
+
+    from tests.import_weights_torch_nets import IResNet, randomize
+
+    from common.nets import create_backbone
+
+    widths, emb = (16, 16, 32, 32), 32
+    src = randomize(IResNet((2, 2, 2, 2), widths=widths, emb=emb), seed=11)
+    try:
+        torch.onnx.export(src, torch.zeros(1, 3, 112, 112), str(tmp_path / "r18.onnx"), input_names=["data"],
+                          opset_version=13, dynamo=False)
+    except Exception as exc:  # the TorchScript exporter may be gone in a later torch
+        pytest.skip(f"torch.onnx.export (TorchScript) unavailable: {type(exc).__name__}")
+    main(["--from", "insightface_onnx", "--arch", "iresnet18", "--in", str(tmp_path / "r18.onnx"),
+          "--out", str(tmp_path / "r18.ckpt"), "--quiet"])
+    x = faces(seed=3)
+    with torch.no_grad():
+        ref = src(torch.from_numpy(x)).numpy()
+    net = create_backbone("iresnet18", widths=widths, embedding_size=emb)
+    load_weights(net, str(tmp_path / "r18.ckpt"))
+    net.set_train(False)
+    got = net(ms.Tensor(x)).asnumpy()
+    assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-4

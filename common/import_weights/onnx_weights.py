@@ -100,4 +100,7 @@ def run(path, x):
     except ImportError:
         return None
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+    inp = sess.get_inputs()[0]
+    batch = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else len(x)
+    parts = [sess.run(None, {inp.name: x[i:i + batch].astype(np.float32)})[0] for i in range(0, len(x), batch)]
+    return np.concatenate(parts)
