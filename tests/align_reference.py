@@ -4,8 +4,8 @@ facenet-pytorch is installed with ``--no-deps`` (scripts/setup.sh), so two of it
 ``requests`` (used only to download InceptionResnetV1 weights, never by MTCNN) and torchvision (MTCNN uses only
 ``torchvision.ops.boxes.batched_nms``; the local torchvision wheels are CUDA builds whose C ops do not load with the
 CPU torch). Where they are missing, stand-ins are put in ``sys.modules`` for the import only and removed again:
-``batched_nms`` is then a plain brute-force greedy NMS in torch (IoU, highest score first, per index), written
-here independently of common/align's numpy NMS.
+``batched_nms`` is then a plain greedy NMS in torch (IoU, highest score first, per index), written
+here independently of common/align's numpy NMS (IoU without MTCNN's +1, as torchvision).
 """
 import importlib
 import sys
@@ -13,27 +13,25 @@ import types
 
 
 def _torch_batched_nms(boxes, scores, idxs, iou_threshold):
+    """Greedy NMS in torch: take the best remaining box, drop the boxes of the same index overlapping it."""
     import torch
 
+    boxes = boxes.double()
+    order = torch.argsort(scores, descending=True, stable=True)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    alive = torch.ones(len(order), dtype=torch.bool)
     keep = []
-    order = torch.argsort(scores, descending=True, stable=True).tolist()
-    suppressed = set()
-    for a_pos, a in enumerate(order):
-        if a in suppressed:
+    for pos in range(len(order)):
+        if not alive[pos]:
             continue
-        keep.append(a)
-        for b in order[a_pos + 1:]:
-            if b in suppressed or int(idxs[b]) != int(idxs[a]):
-                continue
-            x1 = torch.maximum(boxes[a, 0], boxes[b, 0])
-            y1 = torch.maximum(boxes[a, 1], boxes[b, 1])
-            x2 = torch.minimum(boxes[a, 2], boxes[b, 2])
-            y2 = torch.minimum(boxes[a, 3], boxes[b, 3])
-            inter = torch.clamp(x2 - x1, min=0) * torch.clamp(y2 - y1, min=0)
-            area_a = (boxes[a, 2] - boxes[a, 0]) * (boxes[a, 3] - boxes[a, 1])
-            area_b = (boxes[b, 2] - boxes[b, 0]) * (boxes[b, 3] - boxes[b, 1])
-            if float(inter / (area_a + area_b - inter)) > iou_threshold:
-                suppressed.add(b)
+        a = order[pos]
+        keep.append(int(a))
+        rest = order[pos + 1:]
+        lt = torch.maximum(boxes[rest, :2], boxes[a, :2])
+        rb = torch.minimum(boxes[rest, 2:4], boxes[a, 2:4])
+        inter = (rb - lt).clamp(min=0).prod(dim=1)
+        iou = inter / (area[rest] + area[a] - inter)
+        alive[pos + 1:] &= ~((iou > iou_threshold) & (idxs[rest] == idxs[a]))
     return torch.as_tensor(keep, dtype=torch.long)
 
 

@@ -50,19 +50,21 @@ def regress(boxes, reg, plus_one=True):
 
 
 def patches(img, boxes, size):
-    """Crop each (integer) box from ``img`` (HxWx3 float32), zeros outside the image, resized to size x size.
+    """Crop each (integer) box from ``img`` (HxWx3 uint8), zeros outside the image, resized to size x size.
 
     Returns (N, 3, size, size) float32 normalised as MTCNN expects: (x - 127.5) / 128.
     """
     h, w = img.shape[:2]
-    out = np.empty((len(boxes), size, size, 3), np.float32)
+    out = np.empty((len(boxes), size, size, 3), np.uint8)
     for k, (bx1, by1, bx2, by2) in enumerate(boxes[:, :4].astype(np.int64)):
-        tw, th = bx2 - bx1 + 1, by2 - by1 + 1
-        patch = np.zeros((max(th, 1), max(tw, 1), 3), np.float32)
         sx, sy = max(bx1 - 1, 0), max(by1 - 1, 0)     # source region, 0-based, end exclusive
         ex, ey = min(bx2, w), min(by2, h)
-        if ex > sx and ey > sy:
-            dx, dy = sx - (bx1 - 1), sy - (by1 - 1)
-            patch[dy:dy + ey - sy, dx:dx + ex - sx] = img[sy:ey, sx:ex]
+        if sx == bx1 - 1 and sy == by1 - 1 and ex == bx2 and ey == by2:
+            patch = img[sy:ey, sx:ex]                  # inside the image: no copy
+        else:
+            patch = np.zeros((max(by2 - by1 + 1, 1), max(bx2 - bx1 + 1, 1), 3), np.uint8)
+            if ex > sx and ey > sy:
+                dx, dy = sx - (bx1 - 1), sy - (by1 - 1)
+                patch[dy:dy + ey - sy, dx:dx + ex - sx] = img[sy:ey, sx:ex]
         out[k] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
-    return ((out - 127.5) * 0.0078125).transpose(0, 3, 1, 2)
+    return ((out.astype(np.float32) - 127.5) * 0.0078125).transpose(0, 3, 1, 2)

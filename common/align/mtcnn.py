@@ -1,7 +1,7 @@
 """MTCNN face detector with 5 landmarks (Zhang et al., IEEE SPL 2016), the three-stage cascade in numpy.
 
 1. Image pyramid: scales ``12 / min_face * factor**k`` while the shorter side stays >= 12 px; each level is
-   resized (area interpolation), normalised ``(x - 127.5) / 128`` and run through P-Net. Cells with face
+   resized (area interpolation, on the uint8 photo as the original), normalised ``(x - 127.5) / 128`` and run through P-Net. Cells with face
    probability >= ``thresholds[0]`` give 12x12 candidate boxes (stride 2) mapped back to the image; NMS 0.5 per
    level, NMS 0.7 over all levels, box regression, squared.
 2. R-Net on 24x24 patches (zeros outside the image): probability > ``thresholds[1]``, NMS 0.7, regression, squared.
@@ -74,7 +74,7 @@ class MTCNN:
         for scale in self.scales(h, w):
             hs, ws = int(np.ceil(h * scale)), int(np.ceil(w * scale))
             level = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_AREA)
-            x = ((level - 127.5) * 0.0078125).transpose(2, 0, 1)[None]
+            x = ((level.astype(np.float32) - 127.5) * 0.0078125).transpose(2, 0, 1)[None]
             prob, reg = self.nets.pnet(x)
             ys, xs = np.nonzero(prob[0] >= self.thresholds[0])
             if ys.size == 0:
@@ -100,7 +100,7 @@ class MTCNN:
         """RGB uint8 HxWx3 -> list of :class:`Face`, highest score first."""
         if img.ndim != 3 or img.shape[2] != 3:
             raise FaceIdError(f"MTCNN needs an RGB HxWx3 image, got shape {img.shape}")
-        img = np.asarray(img, np.float32)
+        img = np.ascontiguousarray(img, np.uint8)
         boxes = self._valid(self._stage1(img))
         if len(boxes):
             prob, reg = self.nets.rnet(patches(img, boxes, 24))
