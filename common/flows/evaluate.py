@@ -141,11 +141,35 @@ def run(recipe, argv=None, protocols=None, prog=None):
     label = f"checkpoint {ckpt}" if ckpt else "UNTRAINED"
     print(f"{recipe.name} ({cfg.backbone}, {label}):")
     print(format_table(results))
+    for line in seed_lines(recipe.name, results):  # the old zoos' result lines, for scripts that grep them
+        print(line)
     return results
 
 
-def _save_kw(stem):
-    return {"embeddings_out": stem} if stem else {}
+def seed_lines(model, results):
+    """The old zoos' result lines: ``[target]Accuracy[-Flip]: m+-s`` (LResNet100E-IR eval.log), FaceNet's
+    ``Accuracy on LFW: m+-s``, CosFace's ``Test result, AVE: 99.27``."""
+    from common.train import seedlog
+
+    lines = []
+    for key, r in results.items():
+        name = key.rsplit(".", 1)[0]
+        if isinstance(r.get("accuracy"), dict):  # .bin
+            a, f = r["accuracy"], r["accuracy_flip"]
+            lines += seedlog.accuracy_lines(name, (a["accuracy_mean"], a["accuracy_std"]),
+                                            (f["accuracy_mean"], f["accuracy_std"]))
+            mean, std = f["accuracy_mean"], f["accuracy_std"]
+        elif "accuracy_mean" in r:  # LFW-format folder
+            mean, std = r["accuracy_mean"], r["accuracy_std"]
+            pair = (mean, std)
+            lines += seedlog.accuracy_lines(name, None if r.get("flip") else pair, pair if r.get("flip") else None)
+        else:
+            continue
+        if model == "facenet":
+            lines.append(seedlog.lfw_accuracy_line(mean, std))
+        if model == "cosface":
+            lines.append(f"Test result, AVE: {mean * 100:.2f}")
+    return lines
 
 
 def _embeddings_stem(t, save):
@@ -156,21 +180,22 @@ def run_bin(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
     from common.verify import bin_set
 
     return bin_set(emb, pre, t.path, t.out_json, batch, extra=dict(extra),
-                   **_save_kw(save_embeddings and _embeddings_stem(t, True)))
+                   embeddings_out=_embeddings_stem(t, save_embeddings))
 
 
 def run_lfw(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
     from common.verify import lfw_folder
 
     return lfw_folder(emb, pre, t.path, cfg.get("pairs"), t.out_json, batch, flip=flip, extra=dict(extra),
-                      **_save_kw(save_embeddings and _embeddings_stem(t, True)))
+                      image_list=cfg.get("image_list"), embeddings_out=_embeddings_stem(t, save_embeddings))
 
 
 def run_blufr(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
     from common.verify import blufr_folder
 
     return blufr_folder(emb, pre, t.path, cfg.get("blufr_config") or SHIPPED_BLUFR, t.out_json,
-                        batch, extra=dict(extra), **_save_kw(save_embeddings and _embeddings_stem(t, True)))
+                        batch, extra=dict(extra), image_list=cfg.get("image_list"),
+                        embeddings_out=_embeddings_stem(t, save_embeddings))
 
 
 RUNNERS = {"bin": run_bin, "lfw": run_lfw, "blufr": run_blufr}

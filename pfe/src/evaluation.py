@@ -14,36 +14,13 @@ import numpy as np
 from common.embed import extract
 from common.errors import FaceIdError
 from common.evaluate import roc_metrics
-from common.protocols import lfw
+from common.protocols.mls import mls_score, score_lfw_pairs
 from common.protocols.plots import write_result
-from common.verify import pair_images
+from common.verify import find_pairs, pair_images
 from pfe.src.fusion import fuse_templates
-from pfe.src.mls import mls_score
 from pfe.src.model import PFEConcat, split_concat
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def pair_scores(mu, sigma_sq, rows):
-    """{'cosine': cosine of mu, 'mls': mutual likelihood score} for each (row_a, row_b) of ``rows``."""
-    a, b = rows[:, 0], rows[:, 1]
-    return {"cosine": lfw.cosine_scores(mu, rows), "mls": mls_score(mu[a], sigma_sq[a], mu[b], sigma_sq[b])}
-
-
-def score_pairs(mu, sigma_sq, names, pairs_path):
-    """Both scores through the LFW 10-fold protocol and the ROC metrics: one dict with 'cosine' and 'mls'."""
-    try:
-        pairs = lfw.read_pairs(pairs_path)
-        rows = lfw.pair_indices(names, pairs, pairs_path)
-    except ValueError as exc:
-        raise FaceIdError(str(exc)) from None
-    out = {"protocol": "lfw", "pairs": len(rows), "images": len(names), "embedding_dim": int(mu.shape[1]),
-           "mean_sigma_sq": float(np.mean(sigma_sq)), "roc": {}}
-    for name, scores in pair_scores(mu, sigma_sq, rows).items():
-        metrics, curve = roc_metrics(scores, pairs.issame)
-        out[name] = dict(lfw.kfold_accuracy(scores, pairs.issame, pairs.fold), **metrics)
-        out["roc"][f"{name} ({out[name]['accuracy_mean'] * 100:.2f}%)"] = curve
-    return out
 
 
 def embed(net, paths, preprocess, batch_size, desc="PFE embeddings"):
@@ -52,13 +29,13 @@ def embed(net, paths, preprocess, batch_size, desc="PFE embeddings"):
 
 
 def run_lfw(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
-    pairs_path = cfg.get("pairs") or os.path.join(t.path, "pairs.txt")
+    pairs_path = find_pairs(t.path, cfg.get("pairs"))
     _, names, paths = pair_images(t.path, pairs_path)
     mu, sigma_sq = embed(net, paths, pre, batch)
-    result = score_pairs(mu, sigma_sq, names, pairs_path)
+    result = score_lfw_pairs(mu, sigma_sq, names, pairs_path)
     result.update(extra, files={"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(t.path)}, flip=False)
     if save_embeddings:
-        _save(t, names, mu, sigma_sq)
+        result["files"].update(_save(t, names, mu, sigma_sq))
     json_path, png = write_result(t.out_json, result)
     _print(result, "LFW")
     print(f"mean sigma^2 {result['mean_sigma_sq']:.3g}; wrote {json_path} and {png}")
@@ -140,7 +117,7 @@ def run_templates(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
         result["roc"][f"{name} (AUC {metrics['auc'] * 100:.2f})"] = curve
     result.update(extra, files={"templates": os.path.abspath(t.path)})
     if save_embeddings:
-        _save(t, paths, mu, sigma_sq)
+        result["files"].update(_save(t, paths, mu, sigma_sq))
     json_path, png = write_result(t.out_json, result)
     for name in ("cosine", "mls"):
         r = result[name]
@@ -151,10 +128,11 @@ def run_templates(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
 
 
 def _save(t, names, mu, sigma_sq):
+    """``<target>_embeddings.npy`` rows [mu | sigma^2] and ``<target>_images.txt``, written atomically."""
+    from common.verify import save_embeddings
+
     stem = t.out_json[: -len("_result.json")]
-    np.save(stem + "_embeddings.npy", np.concatenate([mu, sigma_sq], axis=1).astype(np.float32))
-    with open(stem + "_images.txt", "w", encoding="utf-8") as f:
-        f.write("".join(f"{n}\n" for n in names))
+    return save_embeddings(stem, np.concatenate([mu, sigma_sq], axis=1), names, t.inputs)
 
 
 def _print(result, what):
