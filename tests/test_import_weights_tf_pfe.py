@@ -136,7 +136,9 @@ def reference(v, images_nhwc):
     out = {"embedding": emb}
     if "UncertaintyModule/fc1/weights" in v:
         u = "UncertaintyModule/"
-        bn = lambda t, p, g=1.0, be=0.0: g * (t - v[p + "moving_mean"]) / np.sqrt(v[p + "moving_variance"] + 1e-3) + be  # noqa: E731,E501
+        def bn(t, p, g=1.0, be=0.0):
+            return g * (t - v[p + "moving_mean"]) / np.sqrt(v[p + "moving_variance"] + 1e-3) + be
+
         h = np.maximum(bn(flat @ v[u + "fc1/weights"], u + "fc1/BatchNorm/", v[u + "fc1/BatchNorm/gamma"],
                           v[u + "fc1/BatchNorm/beta"]), 0)
         s = bn(h @ v[u + "fc_log_sigma_sq/weights"], u + "fc_log_sigma_sq/BatchNorm/")

@@ -38,8 +38,9 @@ def backbone(arch, **kwargs):
     try:
         net = BACKBONES.create(arch, **kwargs)
     except (TypeError, ValueError) as exc:
-        raise FaceIdError(f"--arch {arch}: cannot build it with {kwargs} read from the source "
-                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); is --arch right?") from None
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FaceIdError(f"--arch {arch}: cannot build it with {kwargs} read from the source ({why}); "
+                          f"is --arch right?") from None
     return net, collections.OrderedDict((p.name, tuple(p.shape)) for p in net.get_parameters())
 
 

@@ -24,7 +24,8 @@ from common.nets.spherenet import DEPTHS
 
 CONV = re.compile(r"^SphereNet/conv(\d)/Conv(?:_(\d+))?/(weights|biases|p_re_lu/alpha)$")
 ARCHS = ("spherenet20", "spherenet64", "pfe_spherenet20", "pfe_spherenet64")
-OPTIMIZER = re.compile(r"(/Momentum|/Adam(_\d)?|/RMSProp(_\d)?|/ExponentialMovingAverage)$|^global_step$|^beta\d_power$")
+OPTIMIZER = re.compile(r"(/Momentum|/Adam(_\d)?|/RMSProp(_\d)?|/ExponentialMovingAverage)$"
+                       r"|^global_step$|^beta\d_power$")
 
 
 def _fc_from_nhwc(w, hw, channels):
