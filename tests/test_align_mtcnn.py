@@ -179,7 +179,7 @@ def test_min_face_and_threshold_options():
     img = read_photo(os.path.join(PHOTOS, "obama_small.jpg"))       # face about 110 px
     assert len(MTCNN(min_face=20).detect(img)) == 1
     assert MTCNN(min_face=300).detect(img) == []                   # larger than the photo: no pyramid level
-    assert Aligner("arcface112", min_face=150).faces(img) == []     # found, but smaller than min_face
+    assert Aligner("arcface112", min_face=200).faces(img) == []     # found (pyramid 0.06), smaller than 200 px
     with pytest.raises(FaceIdError, match="--min_face"):
         MTCNN(min_face=5)
     assert MTCNN().detect(np.full((60, 80, 3), 127, np.uint8)) == []

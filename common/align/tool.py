@@ -171,9 +171,8 @@ def run(args):
     from tqdm import tqdm
 
     src, dst = args.src, args.dst
-    if os.path.exists(src) and _inside(dst, src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))) \
-            and os.path.isdir(src):
-        raise FaceIdError(f"{dst}: output folder is (inside) the input folder {src}; give another DST")
+    if os.path.isdir(src) and _inside(dst, src):
+        raise FaceIdError(f"{dst}: output folder is the input folder or inside it ({src}); give another DST")
     if args.workers < 1:
         raise FaceIdError(f"--workers {args.workers}: must be at least 1")
     kind, rels, base, lines, meta = plan(src, args.root)
