@@ -34,7 +34,7 @@ def extract(net, items, preprocess, batch_size=64, flip=False, desc="embedding",
     ``names``: how to name each item in messages (default: its path, or ``<bytes>``). ``unreadable``: a list
     to collect ``(index, message)`` of images that cannot be read (their rows are NaN) instead of failing.
     """
-    net.set_train(False)
+    run = _runner(net)
     out, out_flip = [], []
     with ThreadPoolExecutor(max(1, workers)) as pool, \
             tqdm(total=len(items), desc=desc, unit="img", disable=disable, dynamic_ncols=True) as bar:
@@ -56,11 +56,11 @@ def extract(net, items, preprocess, batch_size=64, flip=False, desc="embedding",
             m = len(x)
             if m < batch_size:
                 x = np.concatenate([x, np.zeros((batch_size - m,) + x.shape[1:], x.dtype)])
-            outs = [net(ms.Tensor(x))]
+            outs = [run(x)]
             if flip:
-                outs.append(net(ms.Tensor(np.ascontiguousarray(x[..., ::-1]))))
+                outs.append(run(np.ascontiguousarray(x[..., ::-1])))
             for dest, y in zip((out, out_flip), outs):
-                y = y.asnumpy()[:m]
+                y = y[:m]
                 rows = np.full((n,) + y.shape[1:], np.nan, np.float32)
                 rows[ok] = y
                 dest.append(rows)
@@ -77,14 +77,23 @@ def extract(net, items, preprocess, batch_size=64, flip=False, desc="embedding",
     return (emb, np.concatenate(out_flip).astype(np.float32)) if flip else emb
 
 
+def _runner(net):
+    """numpy NCHW -> numpy outputs: a MindSpore cell (in inference mode), or any callable over numpy such as a
+    :class:`common.backends.Backend` (ONNX Runtime)."""
+    if hasattr(net, "set_train"):
+        net.set_train(False)
+        return lambda x: net(ms.Tensor(x)).asnumpy()
+    return lambda x: np.asarray(net(x))
+
+
 def extract_arrays(net, arrays, batch_size=64):
     """Embeddings of already preprocessed float32 NCHW arrays (no progress bar)."""
-    net.set_train(False)
+    run = _runner(net)
     res = []
     for start in range(0, len(arrays), batch_size):
         x = arrays[start:start + batch_size]
         n = len(x)
         if n < batch_size:
             x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
-        res.append(net(ms.Tensor(np.ascontiguousarray(x))).asnumpy()[:n])
+        res.append(run(np.ascontiguousarray(x))[:n])
     return np.concatenate(res).astype(np.float32)

@@ -126,3 +126,18 @@ def test_pfe_templates_fused_and_scored_set_to_set(data, tmp_path):
     assert result["templates"] == len(fused) and result["pairs"] == len(same)
     assert result["mls"]["auc"] == pytest.approx(roc_auc_score(same, scores_mls), abs=1e-6)
     assert result["cosine"]["auc"] == pytest.approx(roc_auc_score(same, scores_cos), abs=1e-6)
+
+
+def test_onnxruntime_backend_scores_like_mindspore(data, tmp_path):
+    """--backend onnxruntime: the exported network (parity-checked first) gives the same result file numbers."""
+    res = {}
+    for backend in ("mindspore", "onnxruntime"):
+        out = tmp_path / backend
+        p = _run([os.path.join(ROOT, "lightcnn", "eval.py"), "--config", LC_DEMO, "--preprocess", TINY_PRE,
+                  "--backbone_args", TINY_BB, "--data_root", data / "lfw", "--out_dir", out, "--backend", backend,
+                  "--eval_batch_size", "16"], cwd=tmp_path)
+        assert p.returncode == 0, p.stderr[-2000:]
+        res[backend] = json.loads((out / "eval" / "lfw.lfw_result.json").read_text())
+    assert "backend: onnxruntime" in p.stdout
+    for key in ("accuracy_mean", "auc", "100%-EER"):
+        assert res["onnxruntime"][key] == pytest.approx(res["mindspore"][key], abs=2e-3), key

@@ -132,6 +132,12 @@ def run(recipe, argv=None, protocols=None, prog=None):
     extra = {"model": recipe.name, "backbone": cfg.backbone, "checkpoint": ckpt, "align": template,
              "config": cfg.config}
     emb = recipe.embedding_of(net) if recipe.embedding_of else net
+    if (cfg.get("backend") or "mindspore") != "mindspore":
+        from common.backends import make_backend
+
+        emb = make_backend(emb, Preprocess.from_config(cfg.preprocess).output_size, cfg.backend, batch_size=int(cfg.get("eval_batch_size") or 64),
+                           name=f"{recipe.name}:{cfg.backbone}")
+        print(f"backend: {emb.backend} ({emb.reason})", flush=True)
     ctx = dict(cfg=cfg, net=net, emb=emb, pre=pre, batch=int(cfg.get("eval_batch_size") or 64), flip=flip, extra=extra,
                save_embeddings=bool(cfg.get("save_embeddings")))
     results = {}
