@@ -106,3 +106,16 @@ def test_input_size_rule_refuses_a_mismatch_before_building():
                       command="eval")
     with pytest.raises(FaceIdError, match=r"set backbone_args.input_size to \[1, 128, 128\]|takes input \(1, 64, 64\)"):
         build_backbone(cfg)
+
+
+@pytest.mark.parametrize("module", ["common.evaluate", "common.data.synthetic", "common.import_weights",
+                                    "common.align"])
+def test_python_m_tools_work_from_any_directory(module, tmp_path):
+    """`pip install -e .` (scripts/setup.sh) makes the package importable without PYTHONPATH or the repo as cwd."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    p = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True)
+    if "No module named" in p.stderr and "common" in p.stderr:
+        pytest.fail(f"{module} not importable outside the repository: run bash scripts/setup.sh\n{p.stderr[-500:]}")
+    assert p.returncode == 0, p.stderr[-1500:]
+    assert "usage" in (p.stdout + p.stderr).lower()
