@@ -70,6 +70,22 @@ class MarginHead(nn.Cell):
         return cls(embedding_size, num_classes, s=s, m2=0.0)
 
 
+class LinearHead(nn.Cell):
+    """Plain fully connected classifier (weight + bias, no normalisation, no margin): the old MindSpore zoo's
+    LResNet100E-IR recipe (Dense + SoftmaxCrossEntropyWithLogits). ``construct(embedding, label)`` -> logits."""
+
+    def __init__(self, embedding_size, num_classes):
+        super().__init__()
+        self.embedding_size, self.num_classes = int(embedding_size), int(num_classes)
+        self.weight = Parameter(initializer(Normal(0.01), (self.num_classes, self.embedding_size), mstype.float32),
+                                name="weight")
+        self.bias = Parameter(initializer("zeros", (self.num_classes,), mstype.float32), name="bias")
+
+    def construct(self, embedding, label):
+        return ops.matmul(embedding.astype(mstype.float32), self.weight.T) + self.bias
+
+
+HEADS.register("linear")(LinearHead)
 HEADS.register("margin")(MarginHead)
 HEADS.register("arcface")(MarginHead.arcface)
 HEADS.register("cosface")(MarginHead.cosface)
@@ -77,5 +93,5 @@ HEADS.register("softmax")(MarginHead.softmax)
 
 
 def create_head(name, embedding_size, num_classes, **kwargs):
-    """Build the head registered as ``name`` (margin, arcface, cosface, softmax)."""
+    """Build the head registered as ``name`` (margin, arcface, cosface, softmax, linear)."""
     return HEADS.create(name, embedding_size=embedding_size, num_classes=num_classes, **kwargs)

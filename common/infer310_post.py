@@ -192,6 +192,10 @@ def postprocess(manifest, result_dir, dataset_path, config=None, pairs=None, out
     else:
         log("LFW (C++ harness): " + ", ".join(f"{k} {result[k] * 100:.2f}" for k in SUMMARY_KEYS if k in result))
     log(f"wrote {json_path} and {png}")
+    if not probabilistic:  # the seed's acc.log (LFW + BLUFR when the images cover it)
+        from common.infer310_acc import write_acc_log
+
+        write_acc_log(folder, result, emb, names, log=log)
     return result
 
 

@@ -110,7 +110,7 @@ BASIC = ("config", "device_target", "device_id", "graph_mode", "out_dir")
 # defaults of the command keys a recipe YAML does not set (the same for every model)
 DEFAULTS = {
     "train": {"device_target": "auto", "graph_mode": True, "train_root": None, "train_list": None, "train_rec": None,
-              "train_idx": None, "num_classes": None, "ckpt_dir": None, "resume": None, "max_steps": None,
+              "train_idx": None, "train_csv": None, "num_classes": None, "ckpt_dir": None, "resume": None, "max_steps": None,
               "keep_ckpt": 5, "save_every_steps": 0, "log_every": 20, "verify_every_steps": 0,
               "verify_bin_dir": None, "verify_targets": None, "verify_data_root": None, "verify_pairs": None,
               "verify_batch_size": 64},
@@ -130,11 +130,30 @@ COMMANDS = {
 OWNER = {"train": "train.py", "eval": "eval.py", "export": "export.py"}
 
 # seed (old zoo) flag names: alias -> (key, note). Per command; printed once as "alias of ...".
+# The old zoos' config keys (src/config.py, train.py / eval.py settings) are aliases too where they mean the same.
+_SEED_TRAIN_KEYS = {
+    "data_path": ("train_root", "LightCNN config"), "webface_dir": ("train_root", "CosFace train.py"),
+    "save_ckpt_dir": ("ckpt_dir", "CosFace train.py"), "lfw_path": ("verify_data_root", "CosFace train.py"),
+    "save_checkpoint_steps": ("save_every_steps", "LightCNN config"),
+    "keep_checkpoint_max": ("keep_ckpt", "LightCNN / FaceNet config"),
+    "init_lr": ("lr", "CosFace"), "learning_rate": ("lr", "FaceNet config"),
+    "epoch_size": ("epochs", "CosFace / LResNet100E-IR config"), "num_epochs": ("epochs", "FaceNet config"),
+    "num_work": ("workers", "CosFace"), "num_workers": ("workers", "FaceNet config"),
+    "num_class": ("num_classes", "CosFace"), "schedule": ("lr_milestones", "LResNet100E-IR config"),
+    "gamma": ("lr_gamma", "LResNet100E-IR config"),
+    "is_distributed": ("is_distributed", "distribution is set by the launcher's environment"),
+}
+_SEED_EVAL_KEYS = {
+    "root_path": ("data_root", "LightCNN config"), "lfw_path": ("data_root", "CosFace eval.py"),
+    "lfw_img_list": ("image_list", "LightCNN config"), "blufr_img_list": ("image_list", "LightCNN config"),
+    "lfw_pairs_mat_path": ("pairs", "LightCNN config"), "blufr_config_mat_path": ("blufr_config", "LightCNN config"),
+}
 ALIASES = {
     "train": {"ckpt_path": ("ckpt_dir", "the seed's checkpoint folder"),
-              "run_distribute": ("run_distribute", "distribution is set by the launcher's environment")},
+              "run_distribute": ("run_distribute", "distribution is set by the launcher's environment"),
+              **_SEED_TRAIN_KEYS},
     "eval": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "resume": ("ckpt_file", ""),
-             "pretrained": ("ckpt_file", "")},
+             "pretrained": ("ckpt_file", ""), **_SEED_EVAL_KEYS},
     "export": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "pretrained": ("ckpt_file", "")},
 }
 

@@ -25,3 +25,49 @@ ckpt_arg() {
   [ -f "$1" ] || { echo "error: checkpoint not found: $1" >&2; exit 1; }
   CKPT_FILE="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 }
+
+# check_launch COMMAND MODEL_DIR [--key value ...]: the foreground check of a launch (python -m
+# common.launch_check: options, paths, training data, device; DEVICE_ID on a CPU-only build is said to run on the
+# CPU). Stops the script with the check's one-line error. SKIP_CHECK=1 skips it.
+check_launch() {
+  [ "${SKIP_CHECK:-0}" = "1" ] && return 0
+  local rc=0
+  LAUNCH_DEVICE_ID="${LAUNCH_DEVICE_ID:-}" "$PY" -m common.launch_check "$@" || rc=$?
+  [ $rc -eq 0 ] || exit $rc
+}
+
+# last_error LOG: the last 'error: ...' line of a log (without the prefix), else its last line
+last_error() {
+  local line; line="$(grep '^error: ' "$1" 2>/dev/null | tail -n 1 | cut -c8-)"
+  [ -n "$line" ] || line="$(grep -v '^\s*$' "$1" 2>/dev/null | tail -n 1)"
+  echo "${line:-no output}"
+}
+
+# watch_start WHAT LOG PID...: a background run that stops within START_WAIT seconds (default 8) is reported here
+# with its log's last error line and a non-zero status (the others of the same launch are then stopped); a run
+# that ends cleanly in that time is reported as finished. LOG may be a glob of several logs.
+watch_start() {
+  local what="$1" log="$2"; shift 2
+  local pids=("$@") limit="${START_WAIT:-8}" t=0 i alive rc q f first
+  local done_=()
+  while :; do
+    alive=0
+    for i in "${!pids[@]}"; do
+      [ -z "${done_[$i]:-}" ] || continue
+      if kill -0 "${pids[$i]}" 2>/dev/null; then alive=$((alive + 1)); continue; fi
+      rc=0; wait "${pids[$i]}" 2>/dev/null || rc=$?
+      done_[$i]=1
+      [ $rc -ne 0 ] || continue
+      for q in "${pids[@]}"; do kill "$q" 2>/dev/null || true; done
+      first=""
+      for f in $log; do [ -z "$first" ] && [ -f "$f" ] && grep -q '^error: ' "$f" && first="$f"; done
+      for f in $log; do [ -z "$first" ] && [ -f "$f" ] && first="$f"; done
+      echo "error: $what stopped after $((t / 2)) s (exit $rc): $(last_error "${first:-/dev/null}")" \
+           "(log: ${first:-$log})" >&2
+      return 1
+    done
+    [ $alive -gt 0 ] || { echo "$what finished (exit 0; log: $log)"; return 0; }
+    [ "$t" -lt "$((limit * 2))" ] || return 0
+    sleep 0.5; t=$((t + 1))
+  done
+}

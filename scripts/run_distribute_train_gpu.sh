@@ -17,11 +17,13 @@ MODEL_DIR="$(model_dir "$1")"; N="$2"; shift 2
 if [ "${LAUNCHER:-msrun}" = "mpirun" ]; then
   is_int "$N" && [ "$N" -ge 1 ] || die "the number of processes must be a positive integer, got '$N'"
   command -v mpirun > /dev/null || die "mpirun not found on PATH (install OpenMPI, or leave LAUNCHER unset for msrun)"
+  check_launch train "$MODEL_DIR" --device_target GPU "$@"  # options, paths, device (foreground)
   LOG_DIR="${LOG_DIR:-$PWD/train_$(basename "$MODEL_DIR")_gpu_${N}p}"; mkdir -p "$LOG_DIR"
   CMD=(mpirun -n "$N" --allow-run-as-root -x PYTHONPATH -x ONEDNN_MAX_CPU_ISA --output-filename "$LOG_DIR/mpi"
        "$PY" "$MODEL_DIR/train.py" --device_target GPU "$@")
   if [ "${FOREGROUND:-0}" = "1" ]; then "${CMD[@]}" > "$LOG_DIR/mpirun.log" 2>&1; exit $?; fi
   nohup "${CMD[@]}" > "$LOG_DIR/mpirun.log" 2>&1 &
+  watch_start "training $(basename "$MODEL_DIR") on $N GPUs with mpirun" "$LOG_DIR/mpirun.log" $! || exit 1
   echo "training $(basename "$MODEL_DIR") on $N GPUs with mpirun in the background (pid $!); log: $LOG_DIR/mpirun.log"
   exit 0
 fi

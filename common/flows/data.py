@@ -7,7 +7,7 @@ from common.train import session
 
 
 def source_name(cfg):
-    return cfg.get("train_rec") or cfg.get("train_list") or cfg.get("train_root")
+    return cfg.get("train_csv") or cfg.get("train_rec") or cfg.get("train_list") or cfg.get("train_root")
 
 
 def training_data(recipe, cfg, preprocess, rank, world):
@@ -21,7 +21,12 @@ def pk_data(cfg, preprocess, rank, world):
     """P x K batches. Without ``steps_per_epoch`` an epoch is one pass of the sampler over the identities; with
     it, epoch ``e`` is global batches [e * S, (e + 1) * S) of the endless sequence of sampler passes (PFE's
     recipe: 1000 steps), so the schedule and resume positions are in those steps."""
-    paths, labels, classes = load_training_set(cfg.get("train_root"), cfg.get("train_list"))
+    if cfg.get("train_csv"):  # the old FaceNet zoo's id,name,class CSV (common/data/seed_csv.py)
+        from common.data.seed_csv import read_seed_csv
+
+        paths, labels, classes = read_seed_csv(cfg.train_csv, cfg.get("train_root"))
+    else:
+        paths, labels, classes = load_training_set(cfg.get("train_root"), cfg.get("train_list"))
     if cfg.get("num_classes") and int(cfg.num_classes) != len(classes):
         raise FaceIdError(f"{source_name(cfg)}: has {len(classes)} identities but the config says "
                           f"num_classes={cfg.num_classes}")

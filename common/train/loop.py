@@ -64,7 +64,8 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     epochs = int(cfg.epochs)
     total = epochs * steps_per_epoch
     global_step = start_epoch * steps_per_epoch + start_step
-    progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world)
+    progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world,
+                        seed_lines=True)
     # periodic work (epoch set-up, checkpoints, verification) runs between progress.pause() and .resume(): it is
     # left out of img/s and added to the ETA; the wait for each batch is timed as the 'data x%' share
     save_every = int(cfg.get("save_every_steps", 0) or 0)

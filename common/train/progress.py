@@ -15,6 +15,8 @@ Numbers of a printed line (W = the window's wall time minus the paused time in i
 """
 import time
 
+from common.train import seedlog
+
 
 def fmt_time(seconds):
     seconds = int(max(0, seconds))
@@ -24,7 +26,9 @@ def fmt_time(seconds):
 
 
 class Progress:
-    def __init__(self, total_steps, batch_size, every=10, start_step=0, printer=print, world=1, clock=None):
+    def __init__(self, total_steps, batch_size, every=10, start_step=0, printer=print, world=1, clock=None,
+                 seed_lines=False):
+        self.seed_lines = seed_lines  # also the old zoos' 'epoch: E step: S, loss is L' / 'per step time: X ms'
         self.total, self.batch, self.every = total_steps, batch_size * world, max(1, every)
         self.printer, self.start_step = printer, start_step
         self.clock = clock or time.perf_counter
@@ -74,6 +78,9 @@ class Progress:
                 f"[{global_step}/{self.total}] loss {self.loss_sum / self.loss_n:.4f} lr {lr:.3g} "
                 f"{rate:.1f} img/s data {data:.0f}% eta {fmt_time(eta)}")
         self.printer(line)
+        if self.seed_lines:
+            for extra in seedlog.progress_lines(epoch + 1, step_in_epoch, loss, 1000.0 * window / steps):
+                self.printer(extra)
         self.t_last, self.step_last = now, global_step
         self.loss_sum, self.loss_n = 0.0, 0
         self.paused_window = self.wait_window = 0.0

@@ -21,6 +21,7 @@ from common.embed import extract
 from common.errors import FaceIdError
 from common.evaluate import evaluate_bin, evaluate_lfw
 from common.protocols import binsets
+from common.train import seedlog
 
 
 class _BinTarget:
@@ -36,6 +37,8 @@ class _BinTarget:
         res = evaluate_bin(emb, emb_flip, self.issame, unreadable=[i for i, _ in bad], source=self.path,
                            bin_path=self.path)
         return {"accuracy": res["accuracy"]["accuracy_mean"], "accuracy_flip": res["accuracy_flip"]["accuracy_mean"],
+                "accuracy_std": res["accuracy"]["accuracy_std"],
+                "accuracy_flip_std": res["accuracy_flip"]["accuracy_std"],
                 "xnorm": res["xnorm"], "pairs_dropped": res["pairs_dropped"]}
 
 
@@ -54,6 +57,7 @@ class _FolderTarget:
         plain = evaluate_lfw(emb, self.names, self.pairs_path, unreadable=skip)
         flip = evaluate_lfw(emb + emb_flip, self.names, self.pairs_path, unreadable=skip)
         return {"accuracy": plain["accuracy_mean"], "accuracy_flip": flip["accuracy_mean"],
+                "accuracy_std": plain["accuracy_std"], "accuracy_flip_std": flip["accuracy_std"],
                 "pairs_dropped": plain["pairs_dropped"]}
 
 
@@ -79,6 +83,7 @@ class VerificationCallback:
 
     def __init__(self, cfg, backbone, preprocess, rank=0, log=print):
         self.backbone, self.pre, self.log = backbone, preprocess, log
+        self.model = cfg.get("model")
         self.every = int(cfg.get("verify_every_steps") or 0)
         self.batch_size = int(cfg.get("verify_batch_size") or 64)
         self.targets = []
@@ -118,6 +123,11 @@ class VerificationCallback:
                 results[t.name] = r
                 self.log(f"[verification step {global_step}] {t.name}: accuracy {r['accuracy']:.5f}, "
                          f"accuracy-flip {r['accuracy_flip']:.5f} (best {best:.5f})")
+                for line in seedlog.accuracy_lines(t.name, (r["accuracy"], r.get("accuracy_std", 0.0)),
+                                                   (r["accuracy_flip"], r.get("accuracy_flip_std", 0.0))):
+                    self.log(line)  # the old zoos' eval.log form, for scripts that grep it
+                if self.model == "facenet":
+                    self.log(seedlog.lfw_accuracy_line(r["accuracy_flip"], r.get("accuracy_flip_std", 0.0)))
         finally:
             if train_net is not None:
                 train_net.set_train(True)
