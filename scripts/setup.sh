@@ -38,3 +38,11 @@ if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; 
   fi
   rm -rf "$TMP_WHEEL"
 fi
+if [ "${1:-}" = "--test" ] && .venv/bin/python -c "import torch" 2>/dev/null \
+    && ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('facenet_pytorch') is None)" 2>/dev/null; then
+  # Optional, the independent MTCNN reference of tests/test_align_mtcnn.py: facenet-pytorch WITHOUT its pinned
+  # dependencies (they would replace torch/numpy); tests/align_reference.py covers the missing torchvision/requests.
+  .venv/bin/python -m pip install --quiet --no-deps "facenet-pytorch==2.6.0" \
+    && echo "setup: installed facenet-pytorch 2.6.0 (--no-deps, test reference)" \
+    || echo "setup: facenet-pytorch not installed (optional; the MTCNN reference tests skip)"
+fi

@@ -91,13 +91,17 @@ def test_mindspore_nets_equal_onnx_nets():
     from common.align.nets_ms import MindSporeNets
     from common.align.nets_onnx import OnnxNets
 
+    mode = ms.get_context("mode")
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    a, b = OnnxNets(), MindSporeNets()
-    rng = np.random.default_rng(1)
-    for fn, shape in (("pnet", (1, 3, 40, 33)), ("rnet", (3, 3, 24, 24)), ("onet", (3, 3, 48, 48))):
-        x = rng.uniform(-1, 1, shape).astype(np.float32)
-        for u, v in zip(getattr(a, fn)(x), getattr(b, fn)(x)):
-            np.testing.assert_allclose(u, v, atol=1e-5)
+    try:
+        a, b = OnnxNets(), MindSporeNets()
+        rng = np.random.default_rng(1)
+        for fn, shape in (("pnet", (1, 3, 40, 33)), ("rnet", (3, 3, 24, 24)), ("onet", (3, 3, 48, 48))):
+            x = rng.uniform(-1, 1, shape).astype(np.float32)
+            for u, v in zip(getattr(a, fn)(x), getattr(b, fn)(x)):
+                np.testing.assert_allclose(u, v, atol=1e-5)
+    finally:
+        ms.set_context(mode=mode)
 
 
 def test_nms_matches_brute_force():

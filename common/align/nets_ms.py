@@ -41,7 +41,9 @@ def _cells(net, weights):
 
 
 class MindSporeNets:
-    """The three nets on MindSpore (PyNative mode, CPU unless the context says otherwise)."""
+    """The three nets on MindSpore, in the process's current mode and device. Use PyNative mode: in graph mode
+    every pyramid level (a new input size) compiles a new graph. 8x slower than onnxruntime on the CPU
+    (bench/bench_align.py); the outputs agree within 1e-5 (tests/test_align_mtcnn.py)."""
 
     name = "mindspore"
 
