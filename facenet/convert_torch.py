@@ -52,20 +52,14 @@ def convert(state_dict, net, source="state_dict"):
 
 
 def load_torch_state_dict(path):
-    """Read a .pt state_dict into {name: numpy array} (needs PyTorch)."""
-    if not os.path.isfile(path):
-        raise FaceIdError(f"{path}: file not found")
-    try:
-        import torch
-    except ImportError:
-        raise FaceIdError(f"{path}: PyTorch is needed to read .pt files (pip install torch)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for non-checkpoint files
-        raise FaceIdError(f"{path}: cannot load with torch.load: {str(exc).splitlines()[0]}")
-    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+    """Read a .pt state_dict into {name: numpy array} with the zoo's restricted reader (no torch, no pickled code
+    runs: common.import_weights.torch_zip)."""
+    from common.import_weights.torch_zip import load
+
+    obj = load(path)
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
         raise FaceIdError(f"{path}: not a state_dict (expected a dict of tensors)")
-    return {k: v.detach().cpu().numpy() for k, v in obj.items()}
+    return dict(obj)
 
 
 def main(argv=None):
@@ -81,7 +75,7 @@ def main(argv=None):
     try:
         params = convert(state_dict, InceptionResnetV1(), source=args.pt)
     except ValueError as exc:
-        raise SystemExit(str(exc))
+        raise FaceIdError(str(exc).removeprefix("error: ")) from None
     ms.save_checkpoint(params, args.out)
     print(f"wrote {len(params)} parameters to {args.out}")
 
