@@ -193,7 +193,7 @@ class EpochBatches:
         if self.workers <= 1:
             for b in range(1, self.steps):
                 yield self._batch(b)
-        elif self.processes:
+        elif self.processes and "fork" in _start_methods():
             yield from self._iter_processes()
         else:
             yield from self._iter_threads()
@@ -255,6 +255,12 @@ class EpochBatches:
             done.close()
             del view
             shared.close()
+
+
+def _start_methods():
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()  # no "fork" on Windows: threads then
 
 
 def _process_worker(stream, view, tasks, done):
