@@ -134,7 +134,7 @@ def test_gradients_finite_and_match_finite_differences():
 
 
 def test_presets_registry_and_bad_margins():
-    assert set(HEADS.names()) == {"arcface", "cosface", "margin", "softmax"}
+    assert set(HEADS.names()) == {"arcface", "cosface", "margin", "softmax", "linear"}
     head = create_head("cosface", 16, 10)
     assert (head.s, head.m1, head.m2, head.m3) == (32.0, 1.0, 0.0, 0.40)
     assert head.weight.shape == (10, 16) and abs(float(head.weight.asnumpy().std()) - 0.01) < 0.003
