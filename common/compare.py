@@ -192,7 +192,8 @@ def run(args, embedder=None):
 
 
 def main(argv=None):
-    return run(parse_args(argv))
+    run(parse_args(argv))
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from common.align import read_photo  # noqa: E402
-from common.align.tool import main  # noqa: E402
+from common.align.tool import parse_args, run  # noqa: E402
 from common.errors import FaceIdError  # noqa: E402
 
 PHOTOS = os.path.join(ROOT, "tests", "data", "raw_photos")
@@ -33,6 +33,10 @@ def src(tmp_path):
     return s
 
 
+def main(argv):
+    return run(parse_args(argv))
+
+
 def _report(dst):
     with open(dst / "align_report.json") as f:
         return json.load(f)
@@ -44,6 +48,7 @@ def test_folder_counts_layout_and_resume(src, tmp_path):
     c = r["counts"]
     assert c == {"images": 5, "skipped_existing": 0, "images_read": 4, "faces_found": 3, "faces_written": 3,
                  "no_face": 1, "several_faces": 1, "unreadable": 1}
+    assert _report(dst)["counts"] == c                                  # the JSON on disk says the same
     assert r["no_face"] == [os.path.join("clapton", "wall.png")]
     assert r["unreadable"][0]["file"] == os.path.join("clapton", "broken.jpg")
     assert "broken.jpg" in r["unreadable"][0]["error"]
@@ -51,8 +56,8 @@ def test_folder_counts_layout_and_resume(src, tmp_path):
     assert several["file"] == os.path.join("obama", "two_people.jpg") and several["faces"] == 2
     assert "largest" in r["policy"]
     written = sorted(os.path.relpath(os.path.join(d, f), dst) for d, _, fs in os.walk(dst) for f in fs)
-    assert written == ["align_report.json", os.path.join("clapton", "clapton-2.jpg"), os.path.join("obama", "obama_small.jpg"),
-                       os.path.join("obama", "two_people.jpg"), "pairs.txt"]
+    assert written == ["align_report.json", os.path.join("clapton", "clapton-2.jpg"),
+                       os.path.join("obama", "obama_small.jpg"), os.path.join("obama", "two_people.jpg"), "pairs.txt"]
     crop = read_photo(str(dst / "obama" / "two_people.jpg"))
     assert crop.shape == (112, 112, 3)
     assert not [f for _, _, fs in os.walk(dst) for f in fs if f.endswith(".tmp")]

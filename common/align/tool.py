@@ -268,5 +268,6 @@ def _write_list(path, lines, by_file, dst, all_faces):
 def main(argv=None):
     import common.env  # noqa: F401
 
-    return run(parse_args(argv))
+    run(parse_args(argv))
+    return 0
 
