@@ -7,6 +7,13 @@
 Row i of E.npy is image i of the list (one relative path per line, optional label column). For ``lfw`` the
 pairs file may also be LightCNN's ``lfw_pairs.mat`` (indices into the list). For ``bin`` rows follow the
 .bin's image order. Without --pairs / --config the copies shipped in ``protocols/`` are used.
+
+Checked before scoring (one line naming the file, exit 2): ``--out`` (and its ROC PNG) is none of the inputs; the
+pairs file / .bin can be scored (at least 2 folds, both classes in every fold; a .bin: >= 10 pairs of each
+class, folds cut per class, see ``common.protocols.binsets``); embeddings are not NaN / all zero / constant
+(some all-zero rows: a warning). A row that is entirely NaN marks an image the eval could not read
+(``--save_embeddings``): the pairs holding it are dropped, as in that eval. VAL@FAR is n/a (null, with the
+reason) unless every training split holds at least 1/FAR impostor pairs.
 """
 import argparse
 import os
@@ -60,8 +67,8 @@ def evaluate_lfw(embeddings, names, pairs_path, unreadable=(), source="embedding
     pairs = read_lfw_pairs(pairs_path, names)
     emb = _check_rows(embeddings, len(names), source)
     rows = lfw.pair_indices(names, pairs, pairs_path)
-    bad = set(unreadable)
-    bad_rows = [i for i, n in enumerate(names) if n in bad]
+    bad, used = set(unreadable), set(np.unique(rows).tolist())
+    bad_rows = [i for i, n in enumerate(names) if n in bad and i in used]
     pairs, rows, dropped = lfw.drop_pairs(pairs, rows, bad_rows, pairs_path,
                                           example=names[bad_rows[0]] if bad_rows else None)
     warnings = check_embeddings(emb, source, rows)
@@ -139,6 +146,15 @@ def _warn(out, warnings):
     return out
 
 
+def nan_rows(emb):
+    """Rows that are entirely NaN: the mark an eval writes for an image it could not read (``--save_embeddings``);
+    pairs holding them are dropped as in that eval. Partly NaN rows are refused by the sanity check."""
+    e = np.asarray(emb)
+    if e.ndim != 2 or e.dtype.kind != "f" or e.shape[1] == 0:
+        return []
+    return np.flatnonzero(np.isnan(e).all(axis=1)).tolist()
+
+
 def _check_rows(embeddings, n, source="embeddings"):
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[0] != n:
@@ -184,9 +200,10 @@ def run(args):
         files["list"] = os.path.abspath(args.list)
         names, _ = read_image_list(args.list)
         emb = _check_rows(emb, len(names), args.embeddings)
+    missing = nan_rows(emb)  # rows written as NaN: images an eval could not read (common/verify.py)
     if args.protocol == "lfw":
         files["pairs"] = os.path.abspath(pairs)
-        out = evaluate_lfw(emb, names, pairs, source=args.embeddings)
+        out = evaluate_lfw(emb, names, pairs, unreadable=[names[i] for i in missing], source=args.embeddings)
     elif args.protocol == "blufr":
         config = args.config or SHIPPED["blufr"]
         files["config"] = os.path.abspath(config)
@@ -198,7 +215,8 @@ def run(args):
         if args.flip_embeddings:
             files["flip_embeddings"] = os.path.abspath(args.flip_embeddings)
             flip = _check_rows(_load_npy(args.flip_embeddings), emb.shape[0], args.flip_embeddings)
-        out = evaluate_bin(emb, flip, issame, source=args.embeddings, bin_path=args.pairs)
+            missing = sorted(set(missing) | set(nan_rows(flip)))
+        out = evaluate_bin(emb, flip, issame, unreadable=missing, source=args.embeddings, bin_path=args.pairs)
     out["files"] = files
     return out
 

@@ -582,3 +582,46 @@ def test_training_list_errors_are_faceid_errors(tmp_path):
         read_list(str(jpg))
     with pytest.raises(FaceIdError, match="no training data"):
         load_training_set()
+
+
+# ------------------------------------------------- saved embeddings score back the same (unreadable rows as NaN)
+def test_saved_embeddings_score_back_with_the_same_dropped_pairs(tmp_path):
+    from common.verify import bin_set, lfw_folder
+
+    _, img_root, _ = make_lfw(str(tmp_path / "lfw"))
+    open(os.path.join(img_root, "Person_2", "Person_2_0003.jpg"), "wb").close()
+    stem = str(tmp_path / "out" / "lfw.lfw")
+    res = lfw_folder(StubNet(), _pre(), str(tmp_path / "lfw"), out_json=stem + "_result.json", batch_size=8,
+                     flip=True, log=lambda *_: None, embeddings_out=stem)
+    assert res["pairs_dropped"] > 0 and res["files"]["embeddings"] == stem + "_embeddings.npy"
+    rc, _, err = _cli("--protocol", "lfw", "--embeddings", stem + "_embeddings.npy", "--list", stem + "_images.txt",
+                      "--pairs", str(tmp_path / "lfw" / "pairs.txt"), "--out", str(tmp_path / "back.json"))
+    assert rc == 0, err
+    back = json.load(open(tmp_path / "back.json"))
+    assert back["pairs_dropped"] == res["pairs_dropped"] and back["accuracy_mean"] == pytest.approx(res["accuracy_mean"])
+    assert back["unreadable_images"] == ["Person_2/Person_2_0003.jpg"]
+    # a .bin: no-flip and flip embeddings saved, scored back identically
+    path = make_bin(str(tmp_path / "v.bin"), np.arange(60) % 3 == 0, corrupt=(8,))
+    stem = str(tmp_path / "out" / "v.bin")
+    res = bin_set(StubNet(), _pre(), path, None, batch_size=32, log=lambda *_: None, embeddings_out=stem)
+    rc, _, err = _cli("--protocol", "bin", "--embeddings", stem + "_embeddings.npy", "--flip_embeddings",
+                      stem + "_flip_embeddings.npy", "--pairs", path, "--out", str(tmp_path / "bin_back.json"))
+    assert rc == 0, err
+    back = json.load(open(tmp_path / "bin_back.json"))
+    assert back["pairs_dropped"] == res["pairs_dropped"] == 1
+    assert back["accuracy_flip"]["accuracy_mean"] == pytest.approx(res["accuracy_flip"]["accuracy_mean"])
+
+
+def test_lfw_folder_with_image_list_and_mat_pairs(tmp_path):
+    from common.verify import lfw_folder
+
+    _, img_root, pairs = make_lfw(str(tmp_path / "lfw"), ext=".png")
+    names = [f"{p}/{p}_{k:04d}.bmp" for p in PEOPLE for k in range(1, 5)]  # other extension: found as .png
+    (tmp_path / "image_list_for_lfw.txt").write_text("".join(f"{n} {i // 4}\n" for i, n in enumerate(names)))
+    row = {n[:-4]: i + 1 for i, n in enumerate(names)}
+    pos = np.array([[row[a], row[b]] for a, b, s, _ in pairs if s] * 2, np.float64)
+    neg = np.array([[row[a], row[b]] for a, b, s, _ in pairs if not s] * 2, np.float64)
+    scipy.io.savemat(tmp_path / "lfw_pairs.mat", {"pos_pair": pos.T, "neg_pair": neg.T})
+    res = lfw_folder(StubNet(), _pre(), str(tmp_path / "lfw"), str(tmp_path / "lfw_pairs.mat"), batch_size=8,
+                     log=lambda *_: None, image_list=str(tmp_path / "image_list_for_lfw.txt"))
+    assert res["pairs"] == 40 and res["accuracy_mean"] > 0.9 and len(res["fold_accuracies"]) == 10

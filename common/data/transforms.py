@@ -29,6 +29,10 @@ INTERP = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "cubic": cv2.INTER
           "nearest": cv2.INTER_NEAREST}
 
 
+class PreprocessError(FaceIdError, ValueError):
+    """A bad ``preprocess`` mapping (unknown key, impossible value); one line naming the key."""
+
+
 class ImageError(FaceIdError, ValueError):
     """An image that cannot be used: ``kind`` is ``unreadable`` (cannot be read or decoded) or ``size``."""
 
@@ -95,43 +99,43 @@ class Preprocess:
         if d is None:
             d = {}
         if not isinstance(d, dict):
-            raise FaceIdError(f"{source}: expected a mapping {{channels, resize, crop, mean, std, flip}}, "
+            raise PreprocessError(f"{source}: expected a mapping {{channels, resize, crop, mean, std, flip}}, "
                               f"got {d!r}")
         unknown = [k for k in d if k not in KEYS]
         if unknown:
-            raise FaceIdError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+            raise PreprocessError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
         try:
             return cls(**dict(d))
-        except FaceIdError as exc:
-            raise FaceIdError(f"{source}: {exc}") from None
+        except PreprocessError as exc:
+            raise PreprocessError(f"{source}: {exc}") from None
 
     def validate(self):
         """Refuse values no image could be prepared with (one line naming the key)."""
         if self.channels not in (1, 3) or isinstance(self.channels, bool):
-            raise FaceIdError(f"channels must be 1 or 3, got {self.channels!r}")
+            raise PreprocessError(f"channels must be 1 or 3, got {self.channels!r}")
         if self.color not in ("rgb", "bgr"):
-            raise FaceIdError(f"color must be rgb or bgr, got {self.color!r}")
+            raise PreprocessError(f"color must be rgb or bgr, got {self.color!r}")
         if self.interp != "auto" and self.interp not in INTERP:
-            raise FaceIdError(f"interp must be auto, {', '.join(INTERP)}; got {self.interp!r}")
+            raise PreprocessError(f"interp must be auto, {', '.join(INTERP)}; got {self.interp!r}")
         for key in ("resize", "crop"):
             if not _size_ok(getattr(self, key)):
-                raise FaceIdError(f"{key} must be null, a positive int or [H, W], got {getattr(self, key)!r}")
+                raise PreprocessError(f"{key} must be null, a positive int or [H, W], got {getattr(self, key)!r}")
         for key in ("mean", "std"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise FaceIdError(f"{key} must be a number, got {v!r}")
+                raise PreprocessError(f"{key} must be a number, got {v!r}")
         if self.std == 0:
-            raise FaceIdError("std must not be 0")
+            raise PreprocessError("std must not be 0")
         if not isinstance(self.flip, bool):
-            raise FaceIdError(f"flip must be true or false, got {self.flip!r}")
+            raise PreprocessError(f"flip must be true or false, got {self.flip!r}")
         if self.crop is not None and self.resize is not None:
             ch, cw = _pair(self.crop)
             if isinstance(self.resize, (list, tuple)):
                 rh, rw = _pair(self.resize)
                 if ch > rh or cw > rw:
-                    raise FaceIdError(f"crop {[ch, cw]} is larger than resize {[rh, rw]}")
+                    raise PreprocessError(f"crop {[ch, cw]} is larger than resize {[rh, rw]}")
             elif max(ch, cw) > int(self.resize):
-                raise FaceIdError(f"crop {[ch, cw]} is larger than resize {self.resize} (the shorter side)")
+                raise PreprocessError(f"crop {[ch, cw]} is larger than resize {self.resize} (the shorter side)")
 
     @property
     def output_size(self):
@@ -141,7 +145,7 @@ class Preprocess:
         elif isinstance(self.resize, (list, tuple)):
             h, w = _pair(self.resize)
         else:
-            raise FaceIdError("preprocess needs crop or resize [H, W] to fix the input size")
+            raise PreprocessError("preprocess needs crop or resize [H, W] to fix the input size")
         return self.channels, h, w
 
     def _resize(self, img):

@@ -25,7 +25,7 @@ def _plain(obj):
     return obj
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
     """Write through a temporary file in the same folder, then rename over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -40,6 +40,9 @@ def _atomic_write(path, write):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+_atomic_write = atomic_write  # older name
 
 
 def plot_roc(png_path, curves, title="ROC"):
@@ -64,7 +67,7 @@ def plot_roc(png_path, curves, title="ROC"):
     ax.legend(loc="lower right")
     fig.tight_layout()
     try:
-        _atomic_write(png_path, lambda f: fig.savefig(f, format="png"))
+        atomic_write(png_path, lambda f: fig.savefig(f, format="png"))
     finally:
         plt.close(fig)
 
@@ -91,5 +94,5 @@ def write_result(out_json, metrics, inputs=()):
     curves = {k: (v["far"], v["tpr"]) for k, v in metrics["roc"].items()}
     plot_roc(png, curves, title=str(metrics.get("protocol", "ROC")).upper())
     text = json.dumps(_plain(metrics), indent=1, allow_nan=False).encode("utf-8")
-    _atomic_write(out_json, lambda f: f.write(text))
+    atomic_write(out_json, lambda f: f.write(text))
     return out_json, png
