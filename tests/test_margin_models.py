@@ -12,6 +12,8 @@ import cv2
 import mindspore as ms
 import numpy as np
 import pytest
+
+from common.errors import FaceIdError
 from mindspore import Tensor
 
 from common.config import Config, load_config

@@ -35,7 +35,10 @@ def build_backbone(cfg):
     args = dict(cfg.get("backbone_args") or {})
     meta = BACKBONES.meta(name)
     try:
-        size = tuple(int(v) for v in Preprocess.from_config(cfg.get("preprocess")).output_size)
+        size = tuple(int(v) for v in Preprocess.from_config(cfg.get("preprocess"), source=f"{where}: preprocess")
+                     .output_size)
+    except FaceIdError:
+        raise
     except ValueError as exc:
         raise FaceIdError(f"{where}: preprocess: {exc}") from None
     if "input_size" in args:
