@@ -21,7 +21,7 @@ def _load_all(preprocess, items, names, pool, unreadable):
         try:
             return preprocess.eval_array(items[k], name=names[k] if names is not None else None)
         except ImageError as exc:
-            if unreadable is None or exc.kind != "unreadable":
+            if unreadable is None or exc.kind not in ("unreadable", "no_face"):  # skipped, counted, named
                 raise
             return exc
     return list(pool.map(one, range(len(items))))

@@ -142,8 +142,10 @@ def read_latency(path):
     return result
 
 
-def preprocess_for_model(model_path, images, out_dir, naming="index", sidecar=None):
-    """Images -> harness inputs prepared as ``model_path``'s sidecar says; returns (stems, Preprocess)."""
+def preprocess_for_model(model_path, images, out_dir, naming="index", sidecar=None, align=None):
+    """Images -> harness inputs prepared as ``model_path``'s sidecar says; returns (stems, Preprocess).
+
+    ``align``: detect and align raw photos first (a template name, or ``true`` for the sidecar's ``align``)."""
     from common.sidecar import preprocess_from_sidecar, read_sidecar, sidecar_path
 
     meta = read_sidecar(model_path, sidecar)
@@ -157,6 +159,14 @@ def preprocess_for_model(model_path, images, out_dir, naming="index", sidecar=No
     if want and got and want != got:
         raise FaceIdError(f"{sidecar or sidecar_path(model_path)}: preprocess gives {got} (C, H, W) but the model "
                           f"input is {want}")
+    if align:
+        from common.align import aligned_preprocess
+
+        template = meta.get("align") if str(align).lower() == "true" else align
+        if not template:
+            raise FaceIdError(f"{sidecar or sidecar_path(model_path)}: names no alignment template; give --align "
+                              f"TEMPLATE (arcface112, sphereface112x96, facenet182, lightcnn144, ...)")
+        return preprocess(list_images(images), aligned_preprocess(pre, template).eval_array, out_dir, naming), pre
     return preprocess(list_images(images), pre.eval_array, out_dir, naming), pre
 
 
@@ -171,8 +181,9 @@ def main(argv=None):
     p.add_argument("--images", required=True, help="image directory or list file")
     p.add_argument("--out_dir", required=True)
     p.add_argument("--naming", choices=("index", "stem"), default="index")
+    p.add_argument("--align", help="raw photos: detect + align with this template first (true: the sidecar's)")
     args = parser.parse_args(argv)
-    stems, pre = preprocess_for_model(args.model, args.images, args.out_dir, args.naming, args.sidecar)
+    stems, pre = preprocess_for_model(args.model, args.images, args.out_dir, args.naming, args.sidecar, args.align)
     print(f"preprocess: {len(stems)} images -> {args.out_dir} ({INPUT_LIST}, {MANIFEST}); channels {pre.channels}, "
           f"resize {pre.resize}, crop {pre.crop}, mean {pre.mean}, std {pre.std} (from the sidecar of {args.model})")
 

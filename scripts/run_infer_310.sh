@@ -13,6 +13,7 @@
 #   POSTPROCESS  python script, run as: POSTPROCESS --manifest M --result_dir R --dataset_path D --model F --sidecar S
 #   SIDECAR      the sidecar to use instead (e.g. for a Lite .mindir made by faceid_convert: its ONNX's .json)
 #   WORK_DIR     folder for inputs, results and logs (default ./infer_310)
+#   ALIGN        raw photos: detect + align first, with this template (true: the sidecar's align), in Python
 #   PYTHON       interpreter (default: the repository's .venv, else python3)
 set -euo pipefail
 
@@ -53,7 +54,7 @@ mkdir -p "$WORK_DIR"
 
 echo "== preprocess (as $SIDECAR says)"
 (cd "$ROOT" && "$PY" -m common.infer310 preprocess --model "$MODEL_PATH" --sidecar "$SIDECAR" \
-  --images "$DATASET_PATH" --out_dir "$WORK_DIR/input") || exit 1
+  --images "$DATASET_PATH" --out_dir "$WORK_DIR/input" ${ALIGN:+--align "$ALIGN"}) || exit 1
 BUILD="$ROOT/ascend310_infer/build"
 
 convert_onnx() {  # ONNX -> $WORK_DIR/model_lite.mindir, the model the CPU/GPU harness runs
