@@ -141,3 +141,23 @@ def test_onnxruntime_backend_scores_like_mindspore(data, tmp_path):
     assert "backend: onnxruntime" in p.stdout
     for key in ("accuracy_mean", "auc", "100%-EER"):
         assert res["onnxruntime"][key] == pytest.approx(res["mindspore"][key], abs=2e-3), key
+
+
+def test_eval_on_raw_photos_with_align(tmp_path):
+    """--align: real unaligned photos in an LFW layout are detected, aligned (recipe template) and scored."""
+    import shutil
+
+    raw = os.path.join(ROOT, "tests", "data", "raw_photos")
+    people = {"Obama": ["obama.jpg", "obama2.jpg"], "Lennon": ["lennon-1.jpg", "lennon-2.jpg"],
+              "Clapton": ["clapton-1.jpg", "clapton-2.jpg"], "Biden": ["biden.jpg"], "Adams": ["adams.jpg"]}
+    root = tmp_path / "lfw"
+    for name, files in people.items():
+        (root / name).mkdir(parents=True)
+        for i, f in enumerate(files, 1):
+            shutil.copy(os.path.join(raw, f), root / name / f"{name}_{i:04d}{os.path.splitext(f)[1]}")
+    (root / "pairs.txt").write_text("2\t1\nObama\t1\t2\nObama\t1\tBiden\t1\nLennon\t1\t2\nClapton\t1\tAdams\t1\n")
+    p = _run([os.path.join(ROOT, "lightcnn", "eval.py"), "--data_root", root, "--align", "true",
+              "--out_dir", tmp_path / "out", "--eval_batch_size", "8"], cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
+    result = json.loads((tmp_path / "out" / "eval" / "lfw.lfw_result.json").read_text())
+    assert result["align"] == "lightcnn144" and result["pairs"] == 4 and not result.get("unreadable_images")
