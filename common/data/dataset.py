@@ -254,7 +254,10 @@ class EpochBatches:
                     p.join(timeout=5)
             done.close()
             del view
-            shared.close()
+            try:
+                shared.close()
+            except BufferError:  # a view still referenced somewhere: the mapping goes with it
+                pass
 
 
 def _start_methods():
