@@ -178,3 +178,29 @@ def test_training_with_worker_processes_equals_one_worker(tmp_path):
         return {k: v.asnumpy() for k, v in read(ckpt).items() if not k.startswith(("moments", "meta_"))}
     a, b = weights(full["checkpoint"]), weights(resumed["checkpoint"])
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+FORK_AFTER_OPENCV = r"""
+import sys
+import cv2, numpy as np
+sys.path.insert(0, sys.argv[1])
+from common.data.dataset import EpochBatches, ImageSource
+from common.data.folder import scan_folder
+from common.data.transforms import Preprocess
+big = np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), dtype=np.uint8)
+for _ in range(3):  # the parent uses OpenCV's thread pool before the workers are forked (as training does)
+    cv2.resize(big, (300, 300), interpolation=cv2.INTER_AREA)
+    cv2.GaussianBlur(big, (5, 5), 0)
+paths, labels, _ = scan_folder(sys.argv[2])
+pre = Preprocess(channels=3, resize=14, crop=12, mean=127.5, std=128.0, flip=True)
+src = ImageSource(paths, labels, pre, np.arange(len(paths)), 3, 0)
+print(sum(1 for _ in EpochBatches(src, 8, workers=2, processes=True)), "batches")
+"""
+
+
+def test_worker_processes_do_not_hang_after_the_parent_used_opencv(folder):
+    """A forked worker must not touch OpenCV's thread pool settings (that deadlocks after the parent used it)."""
+    p = subprocess.run([sys.executable, "-c", FORK_AFTER_OPENCV, ROOT, folder[0]], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "5 batches" in p.stdout

@@ -267,10 +267,10 @@ def _start_methods():
 
 
 def _process_worker(stream, view, tasks, done):
-    """Forked worker: computes the batches it is told into its shared-memory slot; reports bad images."""
-    import cv2
+    """Forked worker: computes the batches it is told into its shared-memory slot; reports bad images.
 
-    cv2.setNumThreads(1)
+    No ``cv2.setNumThreads`` here: once the parent has used OpenCV's thread pool, that call deadlocks in a forked
+    child (tests/test_data_pipeline.py checks a fork after the parent used the pool)."""
     source = stream.source
     known = dict(source.bad.files)
     source.bad = BadImages(quiet=True)
