@@ -31,6 +31,7 @@ from mindspore import Tensor, nn, ops
 from mindspore import dtype as mstype
 
 from common.errors import FaceIdError
+from common.heads import l2_normalize
 
 
 def class_range(num_classes, world, rank):
@@ -178,7 +179,7 @@ class PartialFCClassifier(nn.Cell):
             index = self.sample(labels)
             weight, ids = ops.gather(weight, index, 0), ops.gather(ids, index, 0)
         one_hot = ops.cast(labels.expand_dims(1) == ids.expand_dims(0), mstype.float32)
-        cos = ops.matmul(self.head.normalize(emb), self.head.normalize(weight).T)
+        cos = ops.matmul(l2_normalize(emb), l2_normalize(weight).T)
         logits = self.head.margin_logits(cos, one_hot)
         top = self._row_max(logits)
         exp_sum = self._sum(ops.exp(logits - top.expand_dims(1)).sum(axis=1))
