@@ -268,6 +268,8 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, default=10000, help="margin-head classes of the train step")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per measurement process")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, 1 iter, batch 4, small inputs")
+    parser.add_argument("--tasks", default="infer_b1,infer_b32,train_b32",
+                        help="subset of infer_b1,infer_b32,train_b32 (not with --quick)")
     args = parser.parse_args(argv)
     nets = args.nets.split(",") if args.nets else (["lightcnn9"] if args.quick else list(NETS))
     unknown = [n for n in nets if n not in NETS]
@@ -278,7 +280,8 @@ def main(argv=None):
         args.repeats, args.iters, args.classes = 1, 1, 100
         tasks = [("infer_b4", 4, 0), ("train_b4", 4, args.classes)]
     else:
-        tasks = [("infer_b1", 1, 0), ("infer_b32", 32, 0), ("train_b32", 32, args.classes)]
+        tasks = [t for t in (("infer_b1", 1, 0), ("infer_b32", 32, 0), ("train_b32", 32, args.classes))
+                 if t[0] in args.tasks.split(",")]
 
     peak = run_one("peak", {"threads": args.threads, "n": 1024 if args.quick else 4096,
                             "iters": 1 if args.quick else 5}, args.timeout)

@@ -6,4 +6,4 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$REPO/scripts/setup.sh" --test
 source "$REPO/scripts/env.sh"
 cd "$REPO"
-exec "$PY" -m pytest -q -p no:cacheprovider "${@:-tests}"
+exec "$PY" -m pytest -q -p no:cacheprovider --durations=15 "${@:-tests}"
