@@ -41,7 +41,7 @@ def test_training_beats_untrained(model, data, tmp_path):
     common = ["--config", config, "--out_dir", tmp_path / "run"]
     _run(f"{model}/eval.py", *common, "--data_root", data / "test", cwd=tmp_path)
     untrained = _accuracy(tmp_path / "run")
-    log = _run(f"{model}/train.py", *common, "--train_root", data / "train", "--epochs", 4, cwd=tmp_path)
+    log = _run(f"{model}/train.py", *common, "--train_root", data / "train", "--epochs", 3, cwd=tmp_path)
     losses = [float(v) for v in re.findall(r"\] loss (\S+)", log)]
     assert len(losses) >= 6 and sum(losses[-3:]) < 0.8 * sum(losses[:3]), losses
     ckpt = re.search(r"training done: .*checkpoint (\S+\.ckpt)", log).group(1)
