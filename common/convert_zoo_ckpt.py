@@ -184,15 +184,10 @@ def check_against(net, params, src):
 
 
 def read_old(path):
-    import mindspore as ms
+    """{name: array} of an old-zoo checkpoint (common.train.checkpoint.read: one-line errors naming the file)."""
+    from common.train.checkpoint import read
 
-    if not os.path.isfile(path):
-        raise FaceIdError(f"checkpoint not found: {path}")
-    try:
-        raw = ms.load_checkpoint(path)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise FaceIdError(f"{path}: not a readable MindSpore checkpoint ({str(exc).splitlines()[0]})") from None
-    return {k: v.asnumpy() for k, v in raw.items() if hasattr(v, "asnumpy")}
+    return {k: v.asnumpy() for k, v in read(path).items() if hasattr(v, "asnumpy")}
 
 
 def write(path, params):
