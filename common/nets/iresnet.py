@@ -9,6 +9,7 @@ from mindspore import nn, ops
 from mindspore.common.initializer import HeNormal
 
 from common.nets import BACKBONES
+from common.nets.prelu import PReLU
 
 STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
 WIDTHS = (64, 128, 256, 512)
@@ -27,7 +28,7 @@ class IBasicBlock(nn.Cell):
         super().__init__()
         self.body = nn.SequentialCell([
             nn.BatchNorm2d(cin, eps=EPS), _conv(cin, cout, 3), nn.BatchNorm2d(cout, eps=EPS),
-            nn.PReLU(cout), _conv(cout, cout, 3, stride), nn.BatchNorm2d(cout, eps=EPS)])
+            PReLU(cout), _conv(cout, cout, 3, stride), nn.BatchNorm2d(cout, eps=EPS)])
         self.downsample = None
         if stride != 1 or cin != cout:
             self.downsample = nn.SequentialCell([_conv(cin, cout, 1, stride), nn.BatchNorm2d(cout, eps=EPS)])
@@ -48,7 +49,7 @@ class IResNet(nn.Cell):
         self.input_size = (3, 112, 112)
         widths = tuple(int(w) for w in widths)
         self.stem = nn.SequentialCell([_conv(3, widths[0], 3), nn.BatchNorm2d(widths[0], eps=EPS),
-                                       nn.PReLU(widths[0])])
+                                       PReLU(widths[0])])
         blocks, cin = [], widths[0]
         for n, cout in zip(layers, widths):
             for i in range(n):

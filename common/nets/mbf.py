@@ -10,6 +10,7 @@ from mindspore import nn, ops
 from mindspore.common.initializer import HeNormal
 
 from common.nets import BACKBONES
+from common.nets.prelu import PReLU
 
 
 class ConvBN(nn.Cell):
@@ -22,7 +23,7 @@ class ConvBN(nn.Cell):
                             weight_init=HeNormal(mode="fan_out")),
                   nn.BatchNorm2d(cout, eps=1e-5)]
         if not linear:
-            layers.append(nn.PReLU(cout))
+            layers.append(PReLU(cout))
         self.block = nn.SequentialCell(layers)
 
     def construct(self, x):

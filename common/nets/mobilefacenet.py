@@ -8,6 +8,7 @@ from mindspore import nn, ops
 from mindspore.common.initializer import HeNormal
 
 from common.nets import BACKBONES
+from common.nets.prelu import PReLU
 
 BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
 
@@ -22,7 +23,7 @@ class ConvBN(nn.Cell):
                             weight_init=HeNormal(mode="fan_out")),
                   nn.BatchNorm2d(cout)]
         if not linear:
-            layers.append(nn.PReLU(cout))
+            layers.append(PReLU(cout))
         self.block = nn.SequentialCell(layers)
 
     def construct(self, x):

@@ -11,6 +11,7 @@ from mindspore import nn, ops
 from mindspore.common.initializer import TruncatedNormal, XavierUniform
 
 from common.nets import BACKBONES
+from common.nets.prelu import PReLU
 
 DEPTHS = {20: (1, 2, 4, 1), 64: (3, 8, 16, 3)}
 WIDTHS = (64, 128, 256, 512)
@@ -26,8 +27,8 @@ class ResidualUnit(nn.Cell):
 
     def __init__(self, channels, bias=False):
         super().__init__()
-        self.body = nn.SequentialCell([_unit_conv(channels, bias), nn.PReLU(channels, w=0.0),
-                                       _unit_conv(channels, bias), nn.PReLU(channels, w=0.0)])
+        self.body = nn.SequentialCell([_unit_conv(channels, bias), PReLU(channels, w=0.0),
+                                       _unit_conv(channels, bias), PReLU(channels, w=0.0)])
 
     def construct(self, x):
         return x + self.body(x)
@@ -51,7 +52,7 @@ class SphereNet(nn.Cell):
         cells, cin = [], 3
         for n, cout in zip(layers, widths):
             cells += [nn.Conv2d(cin, cout, 3, stride=2, has_bias=True, weight_init=XavierUniform(),
-                                bias_init="zeros", **pad), nn.PReLU(cout, w=0.0)]
+                                bias_init="zeros", **pad), PReLU(cout, w=0.0)]
             cells += [ResidualUnit(cout, bias=sphereface) for _ in range(n)]
             cin = cout
         self.trunk = nn.SequentialCell(cells)
