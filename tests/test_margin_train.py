@@ -1,5 +1,9 @@
 """CosFace and ArcFace (LResNet100E-IR folder) train on the synthetic demo data: the loss falls and 10-fold
-verification accuracy on unseen identities beats the untrained network (demo configs: small backbones)."""
+verification accuracy on unseen identities beats the untrained network by more than 5 points.
+
+The demo configs (head, margins, lr schedule, batch, 112x112 IResNet-18) with the stages narrowed from 16/32/48/64
+to 4/8/12/16 channels (NARROW): about 3x less time per step on 2 cores, and it still learns (unseen pairs after 3
+epochs, over runs: CosFace 64.7 -> 83-86, ArcFace 63.7 -> 75-88; with --lr 0 the same run gives 64.7 -> 65.7)."""
 import json
 import os
 import re
@@ -11,6 +15,7 @@ import pytest
 from common.data.synthetic import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NARROW = "{embedding_size: 128, widths: [4, 8, 12, 16]}"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def _accuracy(out_dir):
 @pytest.mark.parametrize("model", ["cosface", "lresnet100e_ir"])
 def test_training_beats_untrained(model, data, tmp_path):
     config = os.path.join(ROOT, model, "configs", "demo.yaml")
-    common = ["--config", config, "--out_dir", tmp_path / "run"]
+    common = ["--config", config, "--out_dir", tmp_path / "run", "--backbone_args", NARROW]
     _run(f"{model}/eval.py", *common, "--data_root", data / "test", cwd=tmp_path)
     untrained = _accuracy(tmp_path / "run")
     log = _run(f"{model}/train.py", *common, "--train_root", data / "train", "--epochs", 3, cwd=tmp_path)
