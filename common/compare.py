@@ -25,6 +25,7 @@ import common.env  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 from common.errors import FaceIdError  # noqa: E402
+from common.fileio import write_json_atomic  # noqa: E402
 
 
 def get_embedder(model, ckpt_file=None, config=None, overrides=None):
@@ -174,10 +175,7 @@ def run(args, embedder=None):
     if not args.ckpt_file:
         out["warning"] = "no --ckpt_file: an untrained network; the score says nothing about identity"
     json_path = os.path.join(args.out_dir, "compare.json")
-    tmp = json_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1)
-    os.replace(tmp, json_path)
+    write_json_atomic(json_path, out)
     for name, info in zip(args.photos, infos):
         print(f"{name}: {info['description']} -> {info['aligned_crop']}")
     print(f"cosine similarity: {score:.4f}")

@@ -11,7 +11,6 @@ by cosine similarity and the best ``--top`` are printed; with a threshold, a bes
 probe's aligned crop to ``--out_dir`` (default ``identify_out``).
 """
 import argparse
-import json
 import os
 import sys
 
@@ -25,6 +24,7 @@ import numpy as np  # noqa: E402
 from common.compare import (decide, embed_crops, face_crop, get_embedder, template_of,  # noqa: E402
                             threshold_from_result, write_crop)
 from common.errors import FaceIdError  # noqa: E402
+from common.fileio import write_json_atomic  # noqa: E402
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -120,9 +120,7 @@ def run(args, embedder=None):
            "identities": len(names), "ranking": ranking, "threshold": threshold, "threshold_source": source,
            "decision": verdict, "skipped_gallery_photos": skipped}
     json_path = os.path.join(args.out_dir, "identify.json")
-    with open(json_path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1)
-    os.replace(json_path + ".tmp", json_path)
+    write_json_atomic(json_path, out)
     print(f"{args.probe}: {probe_info['description']} -> {probe_info['aligned_crop']}")
     print(f"gallery: {len(names)} identities, {sum(counts)} faces" +
           (f", {len(skipped)} photo(s) skipped (no face / unreadable, listed in the JSON)" if skipped else ""))

@@ -8,6 +8,7 @@ line, written beside the harness's result.json by common/infer310_post.py.
 import os
 
 from common.errors import FaceIdError
+from common.fileio import write_text_atomic
 from common.protocols import ProtocolError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,9 +35,6 @@ def write_acc_log(folder, lfw_result, embeddings, names, config_path=SHIPPED_BLU
     except (ProtocolError, FaceIdError) as exc:
         log(f"acc.log: BLUFR not scored ({str(exc).splitlines()[0]})")
     path = os.path.join(folder, "acc.log")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(line + "\n" for line in lines)
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
     log(f"wrote {path}")
     return path

@@ -8,6 +8,7 @@ import json
 import os
 
 from common.errors import FaceIdError
+from common import fileio
 
 SUFFIX_FORMAT = {".onnx": "ONNX", ".mindir": "MINDIR", ".air": "AIR"}
 
@@ -18,19 +19,8 @@ def sidecar_path(model_path):
 
 
 def write_json_atomic(path, data):
-    """``json.dump`` to a temporary file in the same folder, then rename: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    """The sidecar JSON, whole or not at all (:func:`common.fileio.write_json_atomic`)."""
+    return fileio.write_json_atomic(path, data, indent=2)
 
 
 def export_command(model_path):

@@ -14,7 +14,6 @@ run resumes. The JSON report (``DST/align_report.json`` or ``--report``) counts 
 without a face, photos with several faces (and which face was used) and names the unreadable files.
 """
 import argparse
-import json
 import multiprocessing as mp
 import os
 import shutil
@@ -23,6 +22,7 @@ import time
 import cv2
 
 from common.errors import FaceIdError
+from common.fileio import write_json_atomic, write_text_atomic
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 WRITABLE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -236,10 +236,7 @@ def run(args):
               if k in ("images", "skipped_existing", "images_read", "faces_found", "faces_written", "no_face",
                        "several_faces", "unreadable")}
     report["counts"] = counts
-    tmp = report_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
-    os.replace(tmp, report_path)
+    write_json_atomic(report_path, report)
     print("aligned: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; report {report_path}", flush=True)
     return report
 
@@ -259,10 +256,7 @@ def _write_list(path, lines, by_file, dst, all_faces):
         else:
             names = r.get("outputs", [])
         out.extend(f"{n} {rest}".rstrip() for n in names)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(out) + ("\n" if out else ""))
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(out) + ("\n" if out else ""))
 
 
 def main(argv=None):

@@ -2,11 +2,11 @@
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 
 from common.protocols import ProtocolError
+from common import fileio
 FAR_MIN = 1e-5
 
 
@@ -25,24 +25,7 @@ def _plain(obj):
     return obj
 
 
-def atomic_write(path, write):
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-_atomic_write = atomic_write  # older name
+atomic_write = fileio.atomic_write  # binary ``write(f)``; re-exported for the protocol modules
 
 
 def plot_roc(png_path, curves, title="ROC"):
