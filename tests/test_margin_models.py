@@ -224,7 +224,8 @@ def test_eval_missing_target_is_one_clear_line(tmp_path):
 
 @pytest.mark.parametrize("model,config,over", [
     ("cosface", COSFACE_DEMO, []),
-    ("lresnet100e_ir", LRESNET_DEMO, ["--backbone", "iresnet18", "--backbone_args", "{embedding_size: 64}"]),
+    ("lresnet100e_ir", LRESNET_DEMO, ["--backbone", "iresnet18",
+                                      "--backbone_args", "{embedding_size: 64, widths: [8, 16, 24, 32]}"]),
 ])
 def test_export_parity(model, config, over, tmp_path):
     """export.py writes MINDIR and ONNX (parity checked inside); here both are also compared with the network
