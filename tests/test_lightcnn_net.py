@@ -1,4 +1,4 @@
-"""LightCNN: MFM against numpy, parameter counts against layer-table arithmetic and the paper."""
+"""LightCNN: MFM (values and gradients) against numpy and PyTorch, parameter counts against layer-table arithmetic and the paper."""
 import mindspore as ms
 import numpy as np
 import pytest
@@ -75,3 +75,50 @@ def test_embedding_shape_and_small_input():
     assert out.shape == (2, 256)
     with pytest.raises(ValueError, match="multiples of 16"):
         BACKBONES.create("lightcnn9", input_size=(1, 30, 32))
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+@pytest.mark.parametrize("tied", [False, True])
+def test_mfm_gradients_equal_torch(mode, tied):
+    """MFM's hand-written backward: input and weight gradients equal PyTorch autograd (conv + torch.maximum);
+    ``tied`` duplicates the first half's filters into the second, so every output is a tie (gradient split).
+    Graph mode (training's default) runs the hand-written backward; PyNative may differentiate the forward itself."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the independent reference for MFM's gradients")
+    from mindspore import nn
+
+    set_device("CPU")
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    if tied:
+        w[3:], b[3:] = w[:3], b[:3]
+    x = rng.standard_normal((2, 2, 5, 4)).astype(np.float32)
+    r = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+
+    cell = MFM(2, 3, kernel_size=3, stride=1, padding=1)
+    cell.filter.weight.set_data(ms.Tensor(w))
+    cell.filter.bias.set_data(ms.Tensor(b))
+
+    class Loss(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.mfm, self.r = cell, ms.Tensor(r)
+
+        def construct(self, v):
+            return (self.mfm(v) * self.r).sum()
+
+    ms.set_context(mode=mode)
+    try:
+        loss = Loss()
+        _, (dx, (dw, db)) = ms.value_and_grad(loss, grad_position=0, weights=cell.trainable_params())(ms.Tensor(x))
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+
+    tx, tw, tb = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x, w, b))
+    y = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
+    (torch.maximum(y[:, :3], y[:, 3:]) * torch.tensor(r, dtype=torch.float64)).sum().backward()
+    np.testing.assert_allclose(dx.asnumpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw.asnumpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db.asnumpy(), tb.grad.numpy(), rtol=1e-4, atol=1e-4)
+    if tied:  # each half got exactly half of the gradient
+        np.testing.assert_allclose(dw.asnumpy()[:3], dw.asnumpy()[3:], rtol=1e-6)
