@@ -32,3 +32,15 @@ def harness():
             pytest.skip("MindSpore Lite could not be installed: " + (run.stderr.strip().splitlines() or ["?"])[-1])
         pytest.fail("ascend310_infer build failed:\n" + run.stdout[-2000:] + run.stderr[-2000:])
     return os.path.join(ROOT, "ascend310_infer", "build")
+
+
+# The longest test files (minutes each, from --durations) start first, so that with parallel test processes
+# (scripts/test.sh, pytest-xdist --dist loadfile) none of them is left running alone at the end.
+LONGEST_FIRST = ("test_facenet_train.py", "test_margin_train.py", "test_partial_fc.py", "test_pfe_train.py",
+                 "test_margin_models.py", "test_distributed_cpu.py", "test_seed_commands.py", "test_infer310_models.py",
+                 "test_align_mtcnn.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.fspath)), len(rank)))  # stable: order kept within
