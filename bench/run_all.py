@@ -275,6 +275,10 @@ def main(argv=None):
     unknown = [n for n in nets if n not in NETS]
     if unknown:
         parser.error(f"unknown net(s) {unknown}; known: {', '.join(NETS)}")
+    all_tasks = ("infer_b1", "infer_b32", "train_b32")
+    bad_tasks = [t for t in args.tasks.split(",") if t not in all_tasks]
+    if bad_tasks:
+        parser.error(f"unknown task(s) {bad_tasks}; known: {', '.join(all_tasks)}")
     frameworks = [f for f in args.frameworks.split(",") if f]
     if args.quick:
         args.repeats, args.iters, args.classes = 1, 1, 100

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from common.errors import FaceIdError
+from common.fileio import write_json_atomic
 
 BACKENDS = ("mindspore", "onnxruntime", "auto")
 
@@ -184,10 +185,7 @@ def _write_cache(path, key, value):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         data = _read_cache(path)
         data[key] = value
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".backends-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_json_atomic(path, data, indent=1, sort_keys=True)
     except OSError:
         pass
 

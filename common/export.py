@@ -33,7 +33,7 @@ from mindspore import nn
 
 from common.errors import FaceIdError
 from common.sidecar import (output_meanings, preprocess_from_sidecar, read_sidecar, sidecar_path,  # noqa: F401
-                            write_json_atomic)
+                            write_sidecar)
 
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 SIDECAR_VERSION = 1
@@ -259,12 +259,12 @@ def export_checked(cfg, build, device, input_size=None, what="embedding", output
     path = export(net, size, cfg.get("file_name") or cfg.model, fmt, batch, device)
     shape = f"{batch}x{'x'.join(map(str, size))}"
     if fmt == "AIR":
-        write_json_atomic(sidecar_path(path), build_sidecar(cfg, path, fmt, batch, size, pre, outputs, None, None,
+        write_sidecar(path, build_sidecar(cfg, path, fmt, batch, size, pre, outputs, None, None,
                                                             flip))
         print(f"exported {path} (AIR, input {shape}); sidecar {sidecar_path(path)}")
         return path, None
     diff, tol, out_shapes = parity(build(), path, size, batch, tol=cfg.get("export_tol"))
-    write_json_atomic(sidecar_path(path), build_sidecar(cfg, path, fmt, batch, size, pre, outputs, out_shapes,
+    write_sidecar(path, build_sidecar(cfg, path, fmt, batch, size, pre, outputs, out_shapes,
                                                         (diff, tol), flip))
     print(f"exported {path} ({fmt}, input {shape}, {what}); max |exported - Python| = {diff:.2e} "
           f"(tolerance {tol:.1e}); sidecar {sidecar_path(path)}")

@@ -1,7 +1,8 @@
 """Writing output files whole or not at all: a temporary file in the same folder, then one rename.
 
-A reader never sees a half-written result, a crash or Ctrl-C leaves the previous file (or none) and no temporary
-file behind, and the result gets the usual permissions (umask), not mkstemp's 0600.
+A reader never sees a half-written result; an exception or Ctrl-C leaves the previous file (or none) and removes the
+temporary file (only a killed process leaves a ``.tmp_*`` file); the result gets the usual permissions (umask), not
+mkstemp's 0600.
 """
 import json
 import os

@@ -18,9 +18,9 @@ def sidecar_path(model_path):
     return str(model_path) + ".json"
 
 
-def write_json_atomic(path, data):
-    """The sidecar JSON, whole or not at all (:func:`common.fileio.write_json_atomic`)."""
-    return fileio.write_json_atomic(path, data, indent=2)
+def write_sidecar(model_path, data):
+    """Write the sidecar of ``model_path`` (indented JSON), whole or not at all; returns its path."""
+    return fileio.write_json_atomic(sidecar_path(model_path), data, indent=2)
 
 
 def export_command(model_path):

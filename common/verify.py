@@ -33,7 +33,8 @@ from common.protocols.lfw import is_mat
 from common.paths import check_output
 from common.protocols import binsets, lfw
 from common.protocols.listfile import read_image_list
-from common.protocols.plots import atomic_write, result_paths, write_result
+from common.fileio import atomic_write
+from common.protocols.plots import result_paths, write_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_PAIRS = os.path.join(ROOT, "protocols", "lfw_pairs.txt")

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from common.protocols import ProtocolError
-from common import fileio
+from common.fileio import atomic_write
 FAR_MIN = 1e-5
 
 
@@ -23,9 +23,6 @@ def _plain(obj):
     if isinstance(obj, (np.floating, float)):
         return float(obj) if math.isfinite(obj) else None
     return obj
-
-
-atomic_write = fileio.atomic_write  # binary ``write(f)``; re-exported for the protocol modules
 
 
 def plot_roc(png_path, curves, title="ROC"):

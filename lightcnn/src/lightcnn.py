@@ -42,7 +42,6 @@ class MFM(nn.Cell):
 
     def __init__(self, in_ch, out_ch, kernel_size=3, stride=1, padding=1, dense=False):
         super().__init__()
-        self.out_ch = out_ch
         if dense:
             self.filter = nn.Dense(in_ch, 2 * out_ch, weight_init=XavierUniform())
         else:
