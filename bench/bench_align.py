@@ -2,7 +2,7 @@
 
     python bench/bench_align.py [--repeat 3] [--workers 1 2] [--backends onnxruntime mindspore]
 
-The 14 real photos of tests/data/raw_photos are centre-cropped to 4:3 and resized to 640x480; each worker
+The 14 real photos of tests/fixtures/raw_photos are centre-cropped to 4:3 and resized to 640x480; each worker
 process runs ``Aligner('arcface112')`` (detect, pick the face, similarity warp) on its share of
 ``repeat`` x 14 photos, the nets with one thread per process. Reported: photos/s of the whole run (after
 one warm-up photo per process), and the parity of the two backends' detections on the same photos
@@ -19,11 +19,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import common.env  # noqa: E402,F401
+import common.core.env  # noqa: E402,F401
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-PHOTOS = os.path.join(ROOT, "tests", "data", "raw_photos")
+PHOTOS = os.path.join(ROOT, "tests", "fixtures", "raw_photos")
 
 
 def photos_640x480():

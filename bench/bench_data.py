@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import common.env  # noqa: E402,F401
+import common.core.env  # noqa: E402,F401
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -16,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 if "--no_isa_cap" not in sys.argv:
-    import common.env  # noqa: F401
+    import common.core.env  # noqa: F401
 
 import numpy as np  # noqa: E402
 

@@ -57,7 +57,7 @@ def _ms_net(name, size):
 
 def worker_mindspore(spec):
     sys.path.insert(0, ROOT)
-    import common.env  # noqa: F401  (ONEDNN_MAX_CPU_ISA=AVX2 before mindspore)
+    import common.core.env  # noqa: F401  (ONEDNN_MAX_CPU_ISA=AVX2 before mindspore)
     import mindspore as ms
     import numpy as np
     from mindspore import nn
@@ -80,7 +80,7 @@ def worker_mindspore(spec):
         net.set_train(False)
         out["seconds"] = _median_time(lambda: net(x).asnumpy(), spec["iters"])
         return out
-    from common.heads import MarginHead
+    from common.heads.margin import MarginHead
 
     head = MarginHead(net.embedding_size, spec["classes"], s=64.0, m1=1.0, m2=0.0, m3=0.35)
 
@@ -140,12 +140,12 @@ def worker_onnxruntime(spec):
     if not spec["task"].startswith("infer"):
         return {"error": "inference only"}
     sys.path.insert(0, ROOT)
-    import common.env  # noqa: F401
+    import common.core.env  # noqa: F401
     import mindspore as ms
     import numpy as np
     import onnxruntime as ort
 
-    from common.export import export
+    from common.deploy.export import export
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -218,7 +218,7 @@ def machine_info(threads):
     except OSError:
         pass
     return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "threads": threads, "python": platform.python_version(),
-            "onednn_max_cpu_isa (MindSpore)": os.environ.get("ONEDNN_MAX_CPU_ISA", "AVX2 (common.env default)"),
+            "onednn_max_cpu_isa (MindSpore)": os.environ.get("ONEDNN_MAX_CPU_ISA", "AVX2 (common.core.env default)"),
             "load_average_at_start": os.getloadavg()[0]}
 
 

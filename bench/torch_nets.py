@@ -255,7 +255,7 @@ def build(name, input_size):
 
 
 class MarginHead(nn.Module):
-    """CosFace-style head as common/heads.py: s * (cos(theta) - m on the target) over normalised weights."""
+    """CosFace-style head as common/heads/margin.py: s * (cos(theta) - m on the target) over normalised weights."""
 
     def __init__(self, emb, classes, s=64.0, m=0.35):
         super().__init__()

@@ -6,9 +6,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import common.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
+import common.core.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
 
-from common.errors import guard  # noqa: E402
+from common.core.errors import guard  # noqa: E402
 from common.flows import train  # noqa: E402
 from cosface.src.recipe import RECIPE  # noqa: E402
 

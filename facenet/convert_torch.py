@@ -10,10 +10,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import common.env  # noqa: E402,F401  (before mindspore)
+import common.core.env  # noqa: E402,F401  (before mindspore)
 
 import numpy as np  # noqa: E402
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 BN_RENAME = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 DROPPED_PREFIXES = ("logits.",)
@@ -53,8 +53,8 @@ def convert(state_dict, net, source="state_dict"):
 
 def load_torch_state_dict(path):
     """Read a .pt state_dict into {name: numpy array} with the zoo's restricted reader (no torch, no pickled code
-    runs: common.import_weights.torch_zip)."""
-    from common.import_weights.torch_zip import load
+    runs: common.tools.import_weights.torch_zip)."""
+    from common.tools.import_weights.torch_zip import load
 
     obj = load(path)
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
@@ -81,6 +81,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from common.errors import guard
+    from common.core.errors import guard
 
     guard(main)

@@ -27,7 +27,7 @@ ckpt_arg() {
 }
 
 # check_launch COMMAND MODEL_DIR [--key value ...]: the foreground check of a launch (python -m
-# common.launch_check: options, paths, training data, device; DEVICE_ID on a CPU-only build is said to run on the
+# common.tools.launch_check: options, paths, training data, device; DEVICE_ID on a CPU-only build is said to run on the
 # CPU). Stops the script with the check's one-line error. SKIP_CHECK=1 skips it.
 check_launch() {
   [ "${SKIP_CHECK:-0}" = "1" ] && return 0

@@ -61,7 +61,7 @@ convert_onnx() {  # ONNX -> $WORK_DIR/model_lite.mindir, the model the CPU/GPU h
   [[ -x "$BUILD/faceid_convert" ]] || die "$BUILD/faceid_convert missing: this MindSpore package has no converter"
   echo "$DEVICE_TARGET: converting ONNX to a MindSpore Lite model (Lite cannot read MindSpore 2.x MINDIR)"
   # constant Unsqueeze/Reshape (e.g. MindSpore's PReLU slope) folded into initializers: Lite 2.0 needs that
-  (cd "$ROOT" && "$PY" -m common.onnx_fold "$1" "$WORK_DIR/model_folded.onnx" >"$WORK_DIR/convert.log" 2>&1) ||
+  (cd "$ROOT" && "$PY" -m common.deploy.onnx_fold "$1" "$WORK_DIR/model_folded.onnx" >"$WORK_DIR/convert.log" 2>&1) ||
     die "$(tail -n 1 "$WORK_DIR/convert.log" | sed 's/^error: //')"
   "$BUILD/faceid_convert" "$WORK_DIR/model_folded.onnx" "$WORK_DIR/model_lite" >>"$WORK_DIR/convert.log" 2>&1 ||
     die "conversion failed, see $WORK_DIR/convert.log"

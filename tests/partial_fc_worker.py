@@ -2,9 +2,9 @@
 
     msrun --worker_num W ... tests/partial_fc_worker.py OUT_DIR STATE_NPZ FIRST_STEP STEPS [RESUME_CKPT|-] [SAMPLE_STEPS]
 
-A tiny Dense backbone + a sharded ArcFace head (common.margin_model.build_train_network with head_parallel),
-SGD with momentum and weight decay through the loop's own train cell (common.amp.train_network) and checkpoint
-manager (common.head_shards.checkpoint_manager). The global batch of step t (G rows, from a seed) is split over
+A tiny Dense backbone + a sharded ArcFace head (common.recipes.margin.build_train_network with head_parallel),
+SGD with momentum and weight decay through the loop's own train cell (common.train.amp.train_network) and checkpoint
+manager (common.heads.shards.checkpoint_manager). The global batch of step t (G rows, from a seed) is split over
 the ranks. Per step this rank writes OUT_DIR/rank<r>_step<t>.npz: the loss, the reduced gradients (what the
 optimizer gets) and, after the step, every parameter (network and optimizer state); at the end a checkpoint
 of step FIRST_STEP + STEPS goes to OUT_DIR/ckpt. STATE_NPZ: the initial full state (unless RESUME_CKPT).
@@ -17,16 +17,17 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import common.env  # noqa: E402,F401
+import common.core.env  # noqa: E402,F401
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 from mindspore import Tensor, nn, ops  # noqa: E402
 
-from common import amp, distributed  # noqa: E402
-from common.config import Config  # noqa: E402
-from common.head_shards import checkpoint_manager  # noqa: E402
-from common.margin_model import build_train_network  # noqa: E402
+from common.train import amp
+from common.core import distributed  # noqa: E402
+from common.core.config import Config  # noqa: E402
+from common.heads.shards import checkpoint_manager  # noqa: E402
+from common.recipes.margin import build_train_network  # noqa: E402
 from common.train.optim import build_optimizer  # noqa: E402
 
 IN, HID, D, C, G = 12, 16, 8, 10, 8

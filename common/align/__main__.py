@@ -6,10 +6,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import common.env  # noqa: E402,F401
+import common.core.env  # noqa: E402,F401
 
 from common.align.tool import main  # noqa: E402
-from common.errors import guard  # noqa: E402
+from common.core.errors import guard  # noqa: E402
 
 if __name__ == "__main__":
     guard(main)

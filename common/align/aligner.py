@@ -14,7 +14,7 @@ import numpy as np
 from common.align.mtcnn import MTCNN, pick_face
 from common.align.photo import read_photo
 from common.align.templates import get_template, transform_for, warp
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 MIN_SCORE = 0.95
 
@@ -97,7 +97,7 @@ class AlignedPreprocess:
 
     def load(self, path_or_bytes, name=None):
         """Decoded, detected and aligned crop, in the model's channels (uint8 HxWxC)."""
-        from common.data.transforms import ImageError
+        from common.data.images import ImageError
 
         if name is None and not isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
             name = str(path_or_bytes)

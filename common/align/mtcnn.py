@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from common.align.boxes import nms, patches, regress, square
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 BACKENDS = ("onnxruntime", "mindspore")
 _NETS = {}

@@ -48,7 +48,7 @@ class MindSporeNets:
     name = "mindspore"
 
     def __init__(self, weights=None):
-        import common.env  # noqa: F401  (ONEDNN_MAX_CPU_ISA default before mindspore)
+        import common.core.env  # noqa: F401  (ONEDNN_MAX_CPU_ISA default before mindspore)
         import mindspore as ms
         from mindspore import nn
 

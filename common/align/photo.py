@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 
 def read_photo(path_or_bytes, name=None):

@@ -21,11 +21,11 @@ import time
 
 import cv2
 
-from common.errors import FaceIdError
-from common.fileio import write_json_atomic, write_text_atomic
+from common.core.errors import FaceIdError
+from common.core.fileio import write_json_atomic, write_text_atomic
+from common.data.images import IMAGE_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
-WRITABLE = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+WRITABLE = tuple(e for e in IMAGE_EXTS if e != ".jpe")  # what the aligned crops may be written as
 META_EXTS = (".txt", ".csv", ".lst", ".list", ".mat", ".json")
 POLICY = ("one face per photo: of several, the largest nearest the image centre "
           "(max box area - 2 x squared distance of the box centre to the image centre, facenet's rule)")
@@ -260,7 +260,7 @@ def _write_list(path, lines, by_file, dst, all_faces):
 
 
 def main(argv=None):
-    import common.env  # noqa: F401
+    import common.core.env  # noqa: F401
 
     run(parse_args(argv))
     return 0

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", "mtcnn.npz")
 

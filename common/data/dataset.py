@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from common.data.transforms import ImageError
-from common.distributed import debug_dump
-from common.errors import FaceIdError
+from common.data.images import ImageError
+from common.core.distributed import debug_dump
+from common.core.errors import FaceIdError
 
 MAX_CONSECUTIVE_BAD = 1000  # this many undecodable samples in a row: the training data is unusable
 

@@ -5,9 +5,9 @@ format); paths are relative to ``root``. Both return (paths, labels, class_names
 """
 import os
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
+from common.data.images import IMAGE_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def scan_folder(root):

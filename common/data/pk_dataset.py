@@ -19,7 +19,7 @@ import numpy as np
 
 from common.data.dataset import EpochBatches, ImageSource, generator_dataset
 from common.data.samplers import ClassBalancedSampler
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 
 def pk_plan(labels, P, K, epoch, seed=0, rank=0, world=1):

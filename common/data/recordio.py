@@ -19,12 +19,13 @@ import struct
 
 import numpy as np
 
+from common.data.images import IMAGE_EXTS
+
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _LEN_MASK = (1 << 29) - 1
 IR_FORMAT = "<IfQQ"
 IR_SIZE = struct.calcsize(IR_FORMAT)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def pack(label, image, id=0, id2=0):
@@ -266,7 +267,7 @@ def from_folder(src_dir, rec_path, idx_path=None):
             folder = os.path.join(src_dir, name)
             first = key
             for fname in sorted(os.listdir(folder)):
-                if not fname.lower().endswith(IMAGE_EXTENSIONS):
+                if not fname.lower().endswith(IMAGE_EXTS):
                     continue
                 with open(os.path.join(folder, fname), "rb") as fh:
                     image = fh.read()
@@ -278,7 +279,7 @@ def from_folder(src_dir, rec_path, idx_path=None):
             if key > first:
                 ranges.append((first, key))
         if not ranges:
-            raise ValueError(f"error: {src_dir}: no decodable images with extensions {', '.join(IMAGE_EXTENSIONS)}")
+            raise ValueError(f"error: {src_dir}: no decodable images with extensions {', '.join(IMAGE_EXTS)}")
         for i, (a, b) in enumerate(ranges):
             writer.write(key + i, (a, b))
         writer.write(0, (key, key + len(ranges)))

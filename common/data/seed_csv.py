@@ -7,9 +7,9 @@ image extension (the CSV does not keep it), ``ROOT`` being the folder the CSV wa
 import csv
 import os
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
+from common.data.images import IMAGE_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 HEADER = ("id", "name", "class")
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
+from common.data.images import ImageError, decode_image
 
 KEYS = ("channels", "color", "resize", "crop", "mean", "std", "flip", "interp")
 INTERP = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC,
@@ -31,14 +32,6 @@ INTERP = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "cubic": cv2.INTER
 
 class PreprocessError(FaceIdError, ValueError):
     """A bad ``preprocess`` mapping (unknown key, impossible value); one line naming the key."""
-
-
-class ImageError(FaceIdError, ValueError):
-    """An image that cannot be used: ``kind`` is ``unreadable`` (cannot be read or decoded) or ``size``."""
-
-    def __init__(self, message, kind="unreadable"):
-        super().__init__(message)
-        self.kind = kind
 
 
 def _pair(v):
@@ -57,26 +50,6 @@ def _size_ok(v, exact_pair=True):
     if isinstance(v, (list, tuple)):
         return exact_pair and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
     return isinstance(v, int) and v > 0
-
-
-def decode_image(path_or_bytes, channels=3, name=None, color="rgb"):
-    """Decode to uint8 HxWxC (RGB, or BGR with ``color='bgr'``, for 3 channels; gray HxWx1 for 1);
-    ImageError (kind ``unreadable``) naming the file on failure."""
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        buf = np.frombuffer(path_or_bytes, np.uint8)
-        name = name or "<bytes>"
-    else:
-        name = name or str(path_or_bytes)
-        try:
-            buf = np.fromfile(path_or_bytes, np.uint8)
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) if buf.size else None
-    if img is None:
-        raise ImageError(f"{name}: not a decodable image" + ("" if buf.size else " (empty file)"))
-    if channels == 1:
-        return img[:, :, None]
-    return img if color == "bgr" else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 @dataclass

@@ -8,13 +8,12 @@ result, never shared. ``--save_embeddings true`` adds ``<target>_embeddings.npy`
 """
 import os
 
-from common.runtime import prepare
-from common.config import load_config, read_yaml
+from common.core.runtime import prepare
+from common.core.config import load_config, read_yaml
 from common.data.transforms import Preprocess
-from common.errors import FaceIdError
-from common.nets import build_backbone
-from common.paths import check_output
-from common.train.checkpoint import load_weights
+from common.core.errors import FaceIdError
+from common.core.paths import check_output
+from common.recipes.load import inference_net
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_BLUFR = os.path.join(ROOT, "protocols", "blufr_lfw_config.mat")
@@ -78,16 +77,6 @@ def plan_targets(recipe, cfg, protocols=None):
     return targets
 
 
-def inference_net(recipe, cfg, ckpt=None):
-    """The recipe's inference network with ``ckpt``'s weights (None: untrained, seeded)."""
-    if recipe.load_inference and ckpt:
-        return recipe.load_inference(cfg, ckpt)
-    backbone = build_backbone(cfg)
-    if ckpt:
-        load_weights(backbone, ckpt)
-    return recipe.build_inference(cfg, backbone)
-
-
 def eval_preprocess(cfg):
     """The recipe's preprocessing, behind face detection + alignment when ``--align`` asks for it."""
     pre = Preprocess.from_config(cfg.preprocess)
@@ -133,7 +122,7 @@ def run(recipe, argv=None, protocols=None, prog=None):
              "config": cfg.config}
     emb = recipe.embedding_of(net) if recipe.embedding_of else net
     if (cfg.get("backend") or "mindspore") != "mindspore":
-        from common.backends import make_backend
+        from common.deploy.backends import make_backend
 
         emb = make_backend(emb, Preprocess.from_config(cfg.preprocess).output_size, cfg.backend, batch_size=int(cfg.get("eval_batch_size") or 64),
                            name=f"{recipe.name}:{cfg.backbone}")
@@ -147,15 +136,15 @@ def run(recipe, argv=None, protocols=None, prog=None):
     label = f"checkpoint {ckpt}" if ckpt else "UNTRAINED"
     print(f"{recipe.name} ({cfg.backbone}, {label}):")
     print(format_table(results))
-    for line in seed_lines(recipe.name, results):  # the old zoos' result lines, for scripts that grep them
+    for line in seed_lines(recipe, results):  # the old zoos' result lines, for scripts that grep them
         print(line)
     return results
 
 
-def seed_lines(model, results):
-    """The old zoos' result lines: ``[target]Accuracy[-Flip]: m+-s`` (LResNet100E-IR eval.log), FaceNet's
-    ``Accuracy on LFW: m+-s``, CosFace's ``Test result, AVE: 99.27``."""
-    from common.train import seedlog
+def seed_lines(recipe, results):
+    """The old zoos' result lines: ``[target]Accuracy[-Flip]: m+-s`` (LResNet100E-IR eval.log), and the recipe's
+    own (``Recipe.eval_lines``: FaceNet's ``Accuracy on LFW: m+-s``, CosFace's ``Test result, AVE: 99.27``)."""
+    from common.evaluation import seedlog
 
     lines = []
     for key, r in results.items():
@@ -171,10 +160,8 @@ def seed_lines(model, results):
             lines += seedlog.accuracy_lines(name, None if r.get("flip") else pair, pair if r.get("flip") else None)
         else:
             continue
-        if model == "facenet":
-            lines.append(seedlog.lfw_accuracy_line(mean, std))
-        if model == "cosface":
-            lines.append(f"Test result, AVE: {mean * 100:.2f}")
+        if recipe.eval_lines:
+            lines += list(recipe.eval_lines(mean, std))
     return lines
 
 
@@ -183,21 +170,21 @@ def _embeddings_stem(t, save):
 
 
 def run_bin(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
-    from common.verify import bin_set
+    from common.evaluation.targets import bin_set
 
     return bin_set(emb, pre, t.path, t.out_json, batch, extra=dict(extra),
                    embeddings_out=_embeddings_stem(t, save_embeddings))
 
 
 def run_lfw(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
-    from common.verify import lfw_folder
+    from common.evaluation.targets import lfw_folder
 
     return lfw_folder(emb, pre, t.path, cfg.get("pairs"), t.out_json, batch, flip=flip, extra=dict(extra),
                       image_list=cfg.get("image_list"), embeddings_out=_embeddings_stem(t, save_embeddings))
 
 
 def run_blufr(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
-    from common.verify import blufr_folder
+    from common.evaluation.targets import blufr_folder
 
     return blufr_folder(emb, pre, t.path, cfg.get("blufr_config") or SHIPPED_BLUFR, t.out_json,
                         batch, extra=dict(extra), image_list=cfg.get("image_list"),

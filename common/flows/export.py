@@ -1,11 +1,11 @@
 """The export flow of every model: the inference network (heads dropped) -> MINDIR / ONNX / AIR + parity check."""
 import os
 
-from common.runtime import prepare
-from common.config import load_config
-from common.errors import FaceIdError
-from common.export import export_checked
-from common.flows.evaluate import inference_net
+from common.core.runtime import prepare
+from common.core.config import load_config
+from common.core.errors import FaceIdError
+from common.deploy.export import export_checked
+from common.recipes.load import inference_net
 
 
 def run(recipe, argv=None, prog=None):

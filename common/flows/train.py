@@ -1,11 +1,15 @@
 """The train flow of every model: config -> device, ranks, logs -> data -> backbone + recipe loss -> fit."""
-from common import distributed
-from common.config import load_config
-from common.errors import FaceIdError
+import os
+import sys
+
+from common.core import distributed
+from common.core.config import load_config, print_config
+from common.core.errors import FaceIdError
+from common.core.runtime import prepare
 from common.data.transforms import Preprocess
-from common.flows.data import source_name, training_data
+from common.data.assembly import source_name, training_data
+from common.heads.shards import checkpoint_manager
 from common.nets import build_backbone
-from common.train import session
 from common.train.loop import fit
 from common.train.verification import VerificationCallback
 
@@ -28,25 +32,87 @@ def load(recipe, argv=None):
 def run(recipe, argv=None, cfg=None):
     """Train ``recipe`` as ``argv`` says; returns fit()'s result (loss, checkpoint, steps, verification)."""
     cfg = cfg or load(recipe, argv)
-    rank, world, log = session.start(cfg)
+    rank, world, log = start(cfg)
     pre = Preprocess.from_config(cfg.preprocess)
     labels, classes, dataset_fn, steps, bad = training_data(recipe, cfg, pre, rank, world)
     backbone = build_backbone(cfg)
     net_with_loss, params = recipe.build_train(cfg, backbone, len(classes))
-    verify = VerificationCallback(cfg, recipe.build_inference(cfg, backbone), pre, rank, log)
+    verify = VerificationCallback(cfg, recipe.build_inference(cfg, backbone), pre, rank, log,
+                                  extra_lines=recipe.verification_lines)
     scale = distributed.lr_scale(cfg, world)
     batch = (f"{cfg.classes_per_batch} x {cfg.images_per_class}" if recipe.data == "pk" else str(cfg.batch_size))
     log(f"{recipe.name} ({cfg.backbone}{' + ' + cfg.head if cfg.get('head') else ''}): {len(labels)} images, "
         f"{len(classes)} identities, {steps} steps/epoch of {batch} on rank {rank}/{world} from {source_name(cfg)}, "
         f"lr {cfg.lr} x {scale:g}")
+    manager = checkpoint_manager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
+                                 net_with_loss, printer=log if rank == 0 else None)  # sharded head: per rank
     result = fit(cfg, net_with_loss, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
-                 rank=rank, world=world, lr_scale=scale, printer=log,
+                 rank=rank, world=world, lr_scale=scale, printer=log, manager=manager,
                  on_epoch_end=verify.on_epoch_end if verify else None,
                  on_step_end=verify.on_step_end if verify else None)
     result["verification"] = verify.history
     result["backbone"] = backbone
-    session.report(log, result, bad)
+    report(log, result, bad)
     if recipe.train_extras:
         recipe.train_extras(cfg, net_with_loss, result, log)
     return result
 
+
+class Tee:
+    """Write to the console and to a per-rank log file."""
+
+    def __init__(self, path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.file = open(path, "a", buffering=1, encoding="utf-8")
+
+    def __call__(self, line):
+        print(line, flush=True)
+        self.file.write(line + "\n")
+
+
+def start(cfg):
+    """Set device and graph mode, seed, initialise ranks; fill out_dir/ckpt_dir; returns (rank, world, log)."""
+    cfg.device_target = prepare(cfg)
+    rank, world = distributed.init(cfg.device_target)
+    cfg.out_dir = os.path.abspath(cfg.out_dir)
+    cfg.ckpt_dir = os.path.abspath(cfg.get("ckpt_dir") or os.path.join(cfg.out_dir, "ckpt"))
+    log = Tee(os.path.join(cfg.out_dir, "logs", f"train_rank{rank}.log"))
+    if rank == 0:
+        print_config(cfg, f"{os.path.basename(sys.argv[0])} (world size {world})")
+        save_config(cfg, os.path.join(cfg.out_dir, "config.yaml"))
+    return rank, world, log
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return v.item() if hasattr(v, "item") else str(v)
+
+
+def save_config(cfg, path):
+    """The run's resolved config (YAML defaults + every override) as YAML at ``path``, written atomically;
+    ``--config PATH`` reads it back."""
+    import time
+
+    import yaml
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    data = {k: _plain(v) for k, v in cfg.items() if not str(k).startswith("_")}
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(f"# resolved config of the training run started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                f"{' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])}\n")
+        yaml.safe_dump(data, f, sort_keys=True, default_flow_style=None)
+    os.replace(tmp, path)
+    return path
+
+
+def report(log, result, bad):
+    """The closing line of a training run."""
+    log(f"training done: final loss {result['loss']:.4f}, checkpoint {result['checkpoint']}, "
+        f"{len(bad)} undecodable image(s) skipped")

@@ -11,8 +11,8 @@ One input-size rule (:func:`build_backbone`): the preprocessing output (C, H, W)
 input — its registered size, or ``backbone_args.input_size`` for nets that take any size — or the build is
 refused with one line before anything is constructed.
 """
-from common.errors import FaceIdError
-from common.registry import Registry
+from common.core.errors import FaceIdError
+from common.core.registry import Registry
 
 BACKBONES = Registry("backbone")
 

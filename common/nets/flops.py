@@ -6,19 +6,15 @@ sample, from output shapes seen by forward hooks during one PyNative run on a ze
 (conv: H_out*W_out*C_out * C_in/groups*kh*kw; dense: in*out). Activations, BN, adds are not counted.
 """
 import argparse
-import os
-import sys
 import time
 
-if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-import common.env  # noqa: E402,F401  (before mindspore)
+import common.core.env  # noqa: E402,F401  (before mindspore)
 
 import mindspore as ms  # noqa: E402
 import numpy as np  # noqa: E402
 from mindspore import nn  # noqa: E402
-from common.env import set_device  # noqa: E402
-from common.errors import FaceIdError
+from common.core.env import set_device  # noqa: E402
+from common.core.errors import FaceIdError
 
 MOVING_STATS = ("moving_mean", "moving_variance")
 
@@ -99,6 +95,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from common.errors import guard
+    from common.core.errors import guard
 
     guard(main)

@@ -1,11 +1,11 @@
 """Mutual Likelihood Score (PFE, Shi & Jain 2019) and cosine on (mu, sigma^2) pairs: pure numpy.
 
 ``score_lfw_pairs`` is PFE's LFW scoring (cosine of mu and MLS side by side through the 10-fold protocol and the
-ROC metrics), shared by ``pfe`` eval and the C++ path's postprocess (``common/infer310_post.py``).
+ROC metrics), shared by ``pfe`` eval and the C++ path's postprocess (``common/deploy/infer310_post.py``).
 """
 import numpy as np
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 
 def _pair_arrays(name, *arrays):
@@ -45,8 +45,8 @@ def score_lfw_pairs(mu, sigma_sq, names, pairs_path):
     """Both scores through the LFW 10-fold protocol and the ROC metrics: one dict with 'cosine' and 'mls'.
 
     ``names[i]`` is the pairs-file name (``person/person_0001.jpg``) of row i of ``mu`` and ``sigma_sq``."""
-    from common.evaluate import roc_metrics
     from common.protocols import lfw
+    from common.protocols.roc import roc_metrics
 
     try:
         pairs = lfw.read_pairs(pairs_path)

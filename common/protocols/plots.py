@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from common.protocols import ProtocolError
-from common.fileio import atomic_write
+from common.core.fileio import atomic_write
 FAR_MIN = 1e-5
 
 
@@ -64,7 +64,7 @@ def write_result(out_json, metrics, inputs=()):
     be one of ``inputs`` (paths, or lists of paths), checked before anything is written.
     Returns (json_path, png_path). Non-finite numbers are written as null.
     """
-    from common.paths import check_output
+    from common.core.paths import check_output
 
     if not metrics.get("roc"):
         raise ProtocolError(f"{out_json}: metrics need a 'roc' entry {{label: {{'far': [...], 'tpr': [...]}}}}")

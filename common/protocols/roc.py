@@ -100,3 +100,16 @@ def val_at_far(scores, labels, far_target, thresholds):
     thr = threshold_for_far(scores, labels, far_target, thresholds)
     val, far = val_far(scores, labels, thr)
     return val, far, thr
+
+
+LFW_FARS = (0.01, 0.001, 0.0)
+
+
+def roc_metrics(scores, labels, fars=LFW_FARS):
+    """AUC, 100%-EER and TPR + threshold at each FAR of ``fars``; and the curve ``{far, tpr}`` for a plot."""
+    fpr, tpr, thr = roc_curve(scores, labels)
+    out = {"auc": auc(fpr, tpr), "100%-EER": eer_accuracy(fpr, tpr)}
+    for far, (t, th) in zip(fars, tpr_at_far(fpr, tpr, thr, fars)):
+        out[f"TPR@FAR={far * 100:g}%"] = t
+        out[f"threshold@FAR={far * 100:g}%"] = th
+    return out, {"far": fpr.tolist(), "tpr": tpr.tolist()}

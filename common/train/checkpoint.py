@@ -16,7 +16,7 @@ import re
 import mindspore as ms
 import numpy as np
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 
 META = ("meta_epoch", "meta_step", "meta_num_classes")
 TMP = re.compile(r"^\.tmp-(\d+)-")

@@ -9,11 +9,12 @@ stops on a NaN/inf loss without touching the last good checkpoint.
 import math
 
 
-from common import amp, distributed
-from common.errors import FaceIdError
-from common.head_shards import checkpoint_manager
+from common.train import amp
+from common.core import distributed
+from common.core.errors import FaceIdError
 from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
+from common.train.checkpoint import CheckpointManager
 from common.train.progress import Progress
 
 
@@ -22,10 +23,10 @@ class NonFiniteLoss(FaceIdError):
 
 
 def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, amp_cells=(), rank=0, world=1,
-        lr_scale=None, printer=print, on_epoch_end=None, on_step_end=None):
+        lr_scale=None, printer=print, on_epoch_end=None, on_step_end=None, manager=None):
     """Train; returns a dict with the final loss, last checkpoint and steps run.
 
-    ``lr_scale`` None: the recipe's rule (``common.distributed.lr_scale``: lr_reference_batch or
+    ``lr_scale`` None: the recipe's rule (``common.core.distributed.lr_scale``: lr_reference_batch or
     lr_scale_with_world).
     ``on_step_end(global_step, epoch, train_net)`` runs after every step (after its checkpoint), e.g. a
     periodic verification; ``on_epoch_end(epoch, train_net)`` after every epoch's checkpoint.
@@ -44,8 +45,9 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic)
     train_net.set_train(True)
 
-    manager = checkpoint_manager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
-                                 net_with_loss, printer=printer if rank == 0 else None)  # sharded head: per rank
+    if manager is None:  # the flow hands a sharded head's manager (common.heads.shards.checkpoint_manager)
+        manager = CheckpointManager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
+                                    printer if rank == 0 else None)
     start_epoch, start_step, resumed = 0, 0, None
     resume = cfg.get("resume")
     if resume:

@@ -15,7 +15,7 @@ Numbers of a printed line (W = the window's wall time minus the paused time in i
 """
 import time
 
-from common.train import seedlog
+from common.evaluation import seedlog
 
 
 def fmt_time(seconds):

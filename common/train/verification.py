@@ -17,11 +17,11 @@ import os
 
 import numpy as np
 
-from common.embed import extract
-from common.errors import FaceIdError
-from common.evaluate import evaluate_bin, evaluate_lfw
+from common.evaluation.embed import extract
+from common.core.errors import FaceIdError
+from common.evaluation.scoring import evaluate_bin, evaluate_lfw
 from common.protocols import binsets
-from common.train import seedlog
+from common.evaluation import seedlog
 
 
 class _BinTarget:
@@ -44,7 +44,7 @@ class _BinTarget:
 
 class _FolderTarget:
     def __init__(self, name, root, pairs_path=None):
-        from common.verify import find_pairs, pair_images
+        from common.evaluation.targets import find_pairs, pair_images
 
         self.pairs_path = find_pairs(root, pairs_path)
         _, self.names, self.items = pair_images(root, self.pairs_path)  # checked: folds, both classes, images
@@ -81,9 +81,10 @@ def build_targets(bin_dir=None, targets=(), data_root=None, pairs=None):
 class VerificationCallback:
     """Call as ``on_step_end(global_step, epoch, train_net)`` and ``on_epoch_end(epoch, train_net)`` of fit()."""
 
-    def __init__(self, cfg, backbone, preprocess, rank=0, log=print):
+    def __init__(self, cfg, backbone, preprocess, rank=0, log=print, extra_lines=None):
         self.backbone, self.pre, self.log = backbone, preprocess, log
         self.model = cfg.get("model")
+        self.extra_lines = extra_lines
         self.every = int(cfg.get("verify_every_steps") or 0)
         self.batch_size = int(cfg.get("verify_batch_size") or 64)
         self.targets = []
@@ -126,8 +127,8 @@ class VerificationCallback:
                 for line in seedlog.accuracy_lines(t.name, (r["accuracy"], r.get("accuracy_std", 0.0)),
                                                    (r["accuracy_flip"], r.get("accuracy_flip_std", 0.0))):
                     self.log(line)  # the old zoos' eval.log form, for scripts that grep it
-                if self.model == "facenet":
-                    self.log(seedlog.lfw_accuracy_line(r["accuracy_flip"], r.get("accuracy_flip_std", 0.0)))
+                for line in (self.extra_lines or (lambda m, s: ()))(r["accuracy_flip"], r.get("accuracy_flip_std", 0.0)):
+                    self.log(line)  # the recipe's own old-zoo lines (Recipe.verification_lines)
         finally:
             if train_net is not None:
                 train_net.set_train(True)

@@ -2,7 +2,7 @@
 import mindspore as ms
 from mindspore import nn, ops
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 from facenet.src.triplet import TripletLoss
 
 

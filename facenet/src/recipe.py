@@ -2,8 +2,9 @@
 mined inside P x K batches; eval and export use the L2-normalised embedding."""
 import os
 
-from common.errors import FaceIdError
-from common.recipe import Recipe, register
+from common.core.errors import FaceIdError
+from common.evaluation.seedlog import lfw_accuracy_line
+from common.recipes.contract import Recipe, register
 from facenet.src import nets  # noqa: F401  (registers the FaceNet backbones in common.nets.BACKBONES)
 from facenet.src.model import L2Normalized, TripletNet, build_loss
 
@@ -30,6 +31,11 @@ def prepare_train(cfg):
               f"images_per_class {k}", flush=True)
 
 
+def seed_lines(mean, std):
+    """The old FaceNet zoo's ``Accuracy on LFW: m+-s`` line (eval and training-time verification logs)."""
+    return [lfw_accuracy_line(mean, std)]
+
+
 RECIPE = register(Recipe(name="facenet", default_config=os.path.join(CONFIGS, "facenet_vggface2.yaml"),
                          build_train=build_train, build_inference=build_inference, data="pk",
-                         prepare_train=prepare_train))
+                         prepare_train=prepare_train, eval_lines=seed_lines, verification_lines=seed_lines))

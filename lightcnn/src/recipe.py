@@ -3,7 +3,7 @@ import os
 
 from mindspore import nn
 
-from common.recipe import Recipe, register
+from common.recipes.contract import Recipe, register
 from lightcnn.src.lightcnn import LightCNNClassifier  # registers lightcnn9/29/29v2 in common.nets.BACKBONES
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")

@@ -1,8 +1,8 @@
 """LResNet100E-IR's recipe (ArcFace): IResNet-100 + additive angular margin head (common/margin_model)."""
 import os
 
-from common.margin_model import margin_recipe
-from common.recipe import register
+from common.recipes.margin import margin_recipe
+from common.recipes.contract import register
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 RECIPE = register(margin_recipe("lresnet100e_ir", os.path.join(CONFIGS, "arcface_r100_ms1mv2.yaml")))

@@ -11,12 +11,12 @@ import os
 
 import numpy as np
 
-from common.embed import extract
-from common.errors import FaceIdError
-from common.evaluate import roc_metrics
+from common.evaluation.embed import extract
+from common.core.errors import FaceIdError
+from common.evaluation.scoring import roc_metrics
 from common.protocols.mls import mls_score, score_lfw_pairs
 from common.protocols.plots import write_result
-from common.verify import find_pairs, pair_images
+from common.evaluation.targets import find_pairs, pair_images
 from pfe.src.fusion import fuse_templates
 from pfe.src.model import PFEConcat, split_concat
 
@@ -129,7 +129,7 @@ def run_templates(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
 
 def _save(t, names, mu, sigma_sq):
     """``<target>_embeddings.npy`` rows [mu | sigma^2] and ``<target>_images.txt``, written atomically."""
-    from common.verify import save_embeddings
+    from common.evaluation.targets import save_embeddings
 
     stem = t.out_json[: -len("_result.json")]
     return save_embeddings(stem, np.concatenate([mu, sigma_sq], axis=1), names, t.inputs)

@@ -1,13 +1,13 @@
 """PFE glue: the PFE network (frozen base backbone + uncertainty module), its loss and inference cells.
 
-The base model (backbone + CosFace head) is common/margin_model.py's; its backbone builder is reused here so the
+The base model (backbone + CosFace head) is common/recipes/margin.py's; its backbone builder is reused here so the
 base and the PFE configs name the backbone the same way (``backbone``, ``backbone_args``).
 """
 import os
 
 from mindspore import nn, ops
 
-from common.errors import FaceIdError
+from common.core.errors import FaceIdError
 from common.nets import build_backbone
 from common.train.checkpoint import load_weights
 from pfe.src.mls import MLSLoss

@@ -3,9 +3,9 @@
 precision-weighted mean (src/evaluation.py). The base model (backbone + CosFace head) is BASE_RECIPE."""
 import os
 
-from common.errors import FaceIdError
-from common.margin_model import margin_recipe
-from common.recipe import Recipe, register
+from common.core.errors import FaceIdError
+from common.recipes.margin import margin_recipe
+from common.recipes.contract import Recipe, register
 from pfe.src.evaluation import run_lfw, run_templates
 from pfe.src.model import PFEExportNet, PFEMu, PFEWithLoss, build_pfe, load_pfe
 

@@ -1,0 +1,254 @@
+"""Score precomputed embeddings with a protocol; writes result JSON and a ROC PNG beside it.
+
+    python -m common.evaluate --protocol lfw --embeddings E.npy --list images.txt --pairs pairs.txt --out r.json
+    python -m common.evaluate --protocol blufr --embeddings E.npy [--list images.txt] --config cfg.mat --out r.json
+    python -m common.evaluate --protocol bin --embeddings E.npy [--flip_embeddings F.npy] --pairs lfw.bin --out r.json
+
+Row i of E.npy is image i of the list (one relative path per line, optional label column). For ``lfw`` the
+pairs file may also be LightCNN's ``lfw_pairs.mat`` (indices into the list). For ``bin`` rows follow the
+.bin's image order. Without --pairs / --config the copies shipped in ``protocols/`` are used.
+
+Checked before scoring (one line naming the file, exit 2): ``--out`` (and its ROC PNG) is none of the inputs; the
+pairs file / .bin can be scored (at least 2 folds, both classes in every fold; a .bin: >= 10 pairs of each
+class, folds cut per class, see ``common.protocols.binsets``); embeddings are not NaN / all zero / constant
+(some all-zero rows: a warning). A row that is entirely NaN marks an image the eval could not read
+(``--save_embeddings``): the pairs holding it are dropped, as in that eval. VAL@FAR is n/a (null, with the
+reason) unless every training split holds at least 1/FAR impostor pairs.
+"""
+import argparse
+import os
+import sys
+
+
+import numpy as np  # noqa: E402
+
+from common.core.errors import FaceIdError, guard  # noqa: E402
+from common.core.paths import PROTOCOLS_DIR, check_output  # noqa: E402
+from common.protocols import ProtocolError, binsets, blufr, lfw  # noqa: E402
+from common.protocols.roc import LFW_FARS, roc_metrics  # noqa: E402,F401
+from common.protocols.listfile import image_key, key_index, read_image_list  # noqa: E402
+from common.protocols.plots import result_paths, write_result  # noqa: E402
+from common.protocols.sanity import check_embeddings  # noqa: E402
+
+SHIPPED = {"lfw": os.path.join(PROTOCOLS_DIR, "lfw_pairs.txt"),
+           "blufr": os.path.join(PROTOCOLS_DIR, "blufr_lfw_config.mat")}
+
+
+def read_lfw_pairs(pairs_path, names=None):
+    """LFW pairs from ``pairs.txt`` or LightCNN's ``.mat`` (needs ``names``, the image list), checked for the
+    k-fold protocol (at least 2 folds, each with same- and different-person pairs) — before any embedding."""
+    if lfw.is_mat(pairs_path):
+        if names is None:
+            raise ProtocolError(f"{pairs_path}: a .mat pairs file indexes an image list; give the list too")
+        pairs = lfw.read_pairs_mat(pairs_path, names)
+    else:
+        pairs = lfw.read_pairs(pairs_path)
+    return lfw.check_pairs(pairs, pairs_path)
+
+
+def evaluate_lfw(embeddings, names, pairs_path, unreadable=(), source="embeddings"):
+    """LFW View 2 from ``pairs.txt`` (or LightCNN ``.mat``): 10-fold accuracy and ROC metrics on cosine scores.
+
+    ``unreadable``: names (entries of ``names``) whose images could not be read; the pairs touching them are
+    dropped (recorded as ``unreadable_images`` and ``pairs_dropped``), refused when a fold loses a class.
+    """
+    pairs = read_lfw_pairs(pairs_path, names)
+    emb = _check_rows(embeddings, len(names), source)
+    rows = lfw.pair_indices(names, pairs, pairs_path)
+    bad, used = set(unreadable), set(np.unique(rows).tolist())
+    bad_rows = [i for i, n in enumerate(names) if n in bad and i in used]
+    pairs, rows, dropped = lfw.drop_pairs(pairs, rows, bad_rows, pairs_path,
+                                          example=names[bad_rows[0]] if bad_rows else None)
+    warnings = check_embeddings(emb, source, rows)
+    scores = lfw.cosine_scores(emb, rows)
+    out = {"protocol": "lfw", "pairs": len(scores), "images": len(names), "embedding_dim": emb.shape[1],
+           "unreadable_images": [names[i] for i in bad_rows], "pairs_dropped": dropped}
+    out.update(lfw.kfold_accuracy(scores, pairs.issame, pairs.fold))
+    metrics, curve = roc_metrics(scores, pairs.issame)
+    out.update(metrics)
+    out["roc"] = {"LFW 6000 pairs" if len(scores) == 6000 else "pairs": curve}
+    return _warn(out, warnings)
+
+
+def evaluate_blufr(embeddings, config_path, image_names=None, source="embeddings"):
+    """BLUFR with the official config; rows follow ``image_names`` when given, else the config's imageList."""
+    cfg = blufr.load_config(config_path)
+    emb = np.asarray(embeddings)
+    if image_names is not None:
+        emb = _check_rows(emb, len(image_names), source)
+        index = key_index(image_names, "image list")
+        rows = []
+        for name in cfg.image_list:
+            k = image_key(name)
+            if k not in index:
+                raise ProtocolError(f"{config_path}: image {name} is not in the image list")
+            rows.append(index[k])
+        emb = emb[rows]
+    warnings = check_embeddings(emb, source)
+    out = {"protocol": "blufr", "images": len(cfg.image_list), "embedding_dim": int(emb.shape[1])}
+    out.update(blufr.evaluate(emb, cfg))
+    v = out["verification"]
+    out["roc"] = {"BLUFR verification (mean of trials)": {"far": v["mean_far"], "tpr": v["vr_mean"]}}
+    return _warn(out, warnings)
+
+
+def evaluate_bin(emb, emb_flip, issame, unreadable=(), source="embeddings", bin_path=None):
+    """insightface .bin protocol on embeddings of the .bin images (and of their flips, or None).
+
+    ``unreadable``: image indices (rows) that could not be decoded; the pairs holding them are dropped
+    (``unreadable_images``, ``pairs_dropped``), refused when too few pairs of a class are left for 10 folds.
+    """
+    emb = np.asarray(emb)
+    issame = np.asarray(issame, bool)
+    _check_rows(emb, 2 * issame.size, source)
+    bad = np.zeros(emb.shape[0], bool)
+    bad[list(unreadable)] = True
+    keep = ~(bad[0::2] | bad[1::2])
+    dropped = int((~keep).sum())
+    note = f" (after dropping {dropped} pairs with unreadable images)" if dropped else ""
+    binsets.check_issame(issame[keep], bin_path or source, dropped=note)
+    rows = np.stack([2 * np.flatnonzero(keep), 2 * np.flatnonzero(keep) + 1], 1).ravel()
+    emb, issame = emb[rows], issame[keep]
+    warnings = check_embeddings(emb, source)
+    if emb_flip is not None:
+        emb_flip = _check_rows(emb_flip, bad.size, source + " (flipped)")[rows]
+        warnings += check_embeddings(emb_flip, source + " (flipped)")
+    out = {"protocol": "bin", "images": int(bad.size), "embedding_dim": int(np.shape(emb)[1]),
+           "unreadable_images": [int(i) for i in sorted(set(unreadable))], "pairs_dropped": dropped}
+    out.update(binsets.verification_metrics(emb, emb_flip, issame, source=bin_path or source))
+    out["roc"] = {}
+    sets = [("no flip", np.asarray(emb))] + ([("flip", np.asarray(emb) + emb_flip)] if emb_flip is not None else [])
+    for name, e in sets:
+        metrics, curve = roc_metrics(-binsets.pair_distances(e), issame)
+        out["roc_" + name.replace(" ", "_")] = {k: v for k, v in metrics.items() if not k.startswith("threshold")}
+        out["roc"][name] = curve
+    return _warn(out, warnings)
+
+
+def _warn(out, warnings):
+    """Record warning lines in the result and say them on stderr."""
+    if warnings:
+        out["warnings"] = list(warnings)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr, flush=True)
+    return out
+
+
+def nan_rows(emb):
+    """Rows that are entirely NaN: the mark an eval writes for an image it could not read (``--save_embeddings``);
+    pairs holding them are dropped as in that eval. Partly NaN rows are refused by the sanity check."""
+    e = np.asarray(emb)
+    if e.ndim != 2 or e.dtype.kind != "f" or e.shape[1] == 0:
+        return []
+    return np.flatnonzero(np.isnan(e).all(axis=1)).tolist()
+
+
+def _check_rows(embeddings, n, source="embeddings"):
+    emb = np.asarray(embeddings)
+    if emb.ndim != 2 or emb.shape[0] != n:
+        raise ProtocolError(f"{source}: expected {n} rows (one per listed image), got shape {emb.shape}")
+    return emb
+
+
+def _load_npy(path):
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ProtocolError(f"{path}: cannot read embeddings ({str(exc).splitlines()[0] if str(exc) else exc})") \
+            from None
+    if a.ndim != 2 or a.dtype.kind not in "fiu":
+        raise ProtocolError(f"{path}: embeddings must be a 2-D numeric array, got {a.dtype} {a.shape}")
+    return a
+
+
+def run(args):
+    """Compute the metrics dict for parsed CLI ``args`` (files recorded with absolute paths).
+
+    The output paths (``args.out`` and its ROC PNG) are checked against every input first."""
+    pairs_default = SHIPPED.get(args.protocol) if args.protocol != "bin" else None
+    inputs = [args.embeddings, args.flip_embeddings, args.list, args.pairs, args.config,
+              None if args.pairs or args.config else pairs_default]
+    if getattr(args, "out", None):
+        for path in result_paths(args.out):
+            check_output(path, *inputs, what="--out")
+    files = {"embeddings": os.path.abspath(args.embeddings)}
+    if args.protocol == "bin":  # refuse a .bin the protocol cannot score before reading the embeddings
+        if not args.pairs:
+            raise FaceIdError("--pairs <file.bin> is required for --protocol bin (its issame flags are used)")
+        issame = binsets.check_issame(binsets.load_issame(args.pairs), args.pairs)
+    elif args.protocol == "lfw":
+        if not args.list:
+            raise FaceIdError("--list is required for --protocol lfw")
+        pairs = args.pairs or SHIPPED["lfw"]
+        if not lfw.is_mat(pairs):
+            read_lfw_pairs(pairs)
+    emb = _load_npy(args.embeddings)
+    names = None
+    if args.list:
+        files["list"] = os.path.abspath(args.list)
+        names, _ = read_image_list(args.list)
+        emb = _check_rows(emb, len(names), args.embeddings)
+    missing = nan_rows(emb)  # rows written as NaN: images an eval could not read (common/evaluation/targets.py)
+    if args.protocol == "lfw":
+        files["pairs"] = os.path.abspath(pairs)
+        out = evaluate_lfw(emb, names, pairs, unreadable=[names[i] for i in missing], source=args.embeddings)
+    elif args.protocol == "blufr":
+        config = args.config or SHIPPED["blufr"]
+        files["config"] = os.path.abspath(config)
+        out = evaluate_blufr(emb, config, names, source=args.embeddings)
+    else:
+        files["pairs"] = os.path.abspath(args.pairs)
+        emb = _check_rows(emb, 2 * issame.size, args.embeddings)
+        flip = None
+        if args.flip_embeddings:
+            files["flip_embeddings"] = os.path.abspath(args.flip_embeddings)
+            flip = _check_rows(_load_npy(args.flip_embeddings), emb.shape[0], args.flip_embeddings)
+            missing = sorted(set(missing) | set(nan_rows(flip)))
+        out = evaluate_bin(emb, flip, issame, unreadable=missing, source=args.embeddings, bin_path=args.pairs)
+    out["files"] = files
+    return out
+
+
+def _table(out):
+    rows = []
+    for key, val in out.items():
+        if isinstance(val, float):
+            rows.append((key, f"{val:.5f}"))
+        elif isinstance(val, dict) and "accuracy_mean" in val:
+            rows.append((key, f"{val['accuracy_mean']:.5f} +- {val['accuracy_std']:.5f}"))
+        elif isinstance(val, dict) and "n/a" in val:
+            rows.append((key, val["n/a"]))
+        elif isinstance(val, dict) and "val_mean" in val:
+            rows.append((key, f"{val['val_mean']:.5f} +- {val['val_std']:.5f} (FAR {val['far_mean']:.5f})"))
+        elif isinstance(val, dict) and "mean_minus_std" in val:
+            rows.append((key, f"{val['mean_minus_std']:.5f} (mean {val['mean']:.5f}, std {val['std']:.5f})"))
+        elif isinstance(val, dict) and key.startswith("roc_"):
+            rows += [(f"{key}/{k}", f"{v:.5f}") for k, v in val.items()]
+    if out.get("pairs_dropped"):
+        rows.insert(0, ("pairs dropped", f"{out['pairs_dropped']} (unreadable images: {len(out['unreadable_images'])})"))
+    if "accuracy_mean" in out:
+        rows.insert(0, ("10-fold accuracy", f"{out['accuracy_mean']:.5f} +- {out['accuracy_std']:.5f}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows if k not in ("accuracy_mean", "accuracy_std"))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--protocol", required=True, choices=["lfw", "blufr", "bin"])
+    p.add_argument("--embeddings", required=True, help=".npy, row i = image i of --list")
+    p.add_argument("--list", help="image list: one relative path per line, optional label column")
+    p.add_argument("--pairs", help="lfw: pairs.txt or lfw_pairs.mat; bin: the .bin file")
+    p.add_argument("--config", help="blufr: blufr_lfw_config.mat")
+    p.add_argument("--flip_embeddings", help="bin: .npy of the horizontally flipped images")
+    p.add_argument("--out", required=True, help="result .json (the ROC PNG is written beside it)")
+    args = p.parse_args(argv)
+    out = run(args)
+    json_path, png_path = write_result(args.out, out)
+    print(f"{out['protocol']}: {out['images']} images, dim {out['embedding_dim']}")
+    print(_table(out))
+    print(f"wrote {json_path} and {png_path}")
+    return out
+
+
+if __name__ == "__main__":
+    guard(main)

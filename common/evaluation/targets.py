@@ -1,0 +1,346 @@
+"""Evaluation flows shared by every model's eval script: images -> embeddings -> protocol -> JSON + PNG.
+
+Bad input, one rule for every flow:
+
+* the pairs file / .bin is checked before any image is embedded: at least 2 folds (pairs.txt) and, in every
+  fold, same- and different-person pairs (a .bin: at least 10 of each class; its folds keep both classes
+  whatever the pair order, see :mod:`common.protocols.binsets`);
+* an image that cannot be read or decoded (zero-byte, truncated, not an image) is skipped: it is named on the
+  console (one line) and in the result JSON (``unreadable_images``), the pairs holding it are not scored
+  (``pairs_dropped``); when a fold is left without a same- or a different-person pair the run is refused.
+  BLUFR scores every image of its config, so there an unreadable image is refused with the list;
+* an image smaller than the crop of a preprocessing without resize is refused naming the file;
+* the result JSON / PNG may not be one of the inputs (checked before embedding).
+
+LFW folders: ``name/name_%04d`` with any of the extensions in :data:`IMAGE_EXTS`, directly under
+``data_root`` or under its single subfolder (``LFW_112/pairs.txt`` + ``LFW_112/lfw_align_112/<name>/...``).
+Without ``pairs.txt`` in the folder (and none given) the shipped ``protocols/lfw_pairs.txt`` is used.
+``image_list`` (LightCNN's ``image_list_for_lfw.txt`` / ``image_list_for_blufr.txt``: relative paths under
+``data_root``) names the images instead; a ``.mat`` pairs file indexes it.
+
+``embeddings_out=STEM`` also writes ``STEM_embeddings.npy`` + ``STEM_images.txt`` (a .bin: also
+``STEM_flip_embeddings.npy``) that ``python -m common.evaluate`` scores back to the same numbers; an unreadable
+image's row is NaN there, and its pairs are dropped there too.
+"""
+import os
+
+import numpy as np
+
+from common.evaluation.embed import extract
+from common.core.errors import FaceIdError
+from common.evaluation.scoring import evaluate_bin, evaluate_lfw, read_lfw_pairs
+from common.protocols.lfw import is_mat
+from common.core.paths import check_output
+from common.protocols import binsets, lfw
+from common.protocols.listfile import read_image_list
+from common.core.fileio import atomic_write
+from common.protocols.plots import result_paths, write_result
+
+from common.core.paths import REPO_ROOT as ROOT  # noqa: E402
+from common.data.images import IMAGE_EXTS  # noqa: E402
+SHIPPED_PAIRS = os.path.join(ROOT, "protocols", "lfw_pairs.txt")
+
+
+def find_pairs(data_root, pairs_path=None, log=print):
+    """``pairs_path`` if given; else ``pairs.txt`` in ``data_root`` (or in its single image subfolder); else the
+    shipped LFW View 2 pairs (said in one line)."""
+    if pairs_path:
+        return pairs_path
+    for folder in dict.fromkeys([data_root, _single_subfolder(data_root)]):
+        if folder and os.path.isfile(os.path.join(folder, "pairs.txt")):
+            return os.path.join(folder, "pairs.txt")
+    log(f"{data_root}: no pairs.txt in the folder; using the shipped LFW View 2 pairs {SHIPPED_PAIRS}")
+    return SHIPPED_PAIRS
+
+
+def _single_subfolder(root):
+    try:
+        subs = [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")]
+    except OSError:
+        return None
+    return os.path.join(root, subs[0]) if len(subs) == 1 else None
+
+
+def image_root(data_root, rel_names):
+    """Folder holding the identity folders the relative names start with: ``data_root`` or its single subfolder."""
+    if not os.path.isdir(data_root):
+        raise FaceIdError(f"{data_root}: image folder not found")
+    idents = [n.split("/")[0] for n in rel_names[:50] if "/" in n]
+    if not idents or any(os.path.isdir(os.path.join(data_root, d)) for d in idents):
+        return data_root
+    sub = _single_subfolder(data_root)
+    if sub and any(os.path.isdir(os.path.join(sub, d)) for d in idents):
+        return sub
+    return data_root
+
+
+def resolve_images(root, rel_names):
+    """Actual file of each relative name under ``root``: the name itself, or the same stem with another image
+    extension (.jpg/.jpeg/.png/.bmp/.webp, any case). None where there is none."""
+    listing = {}
+    out = []
+    for rel in rel_names:
+        path = os.path.join(root, rel)
+        if os.path.isfile(path):
+            out.append(path)
+            continue
+        folder, base = os.path.split(path)
+        if folder not in listing:
+            files = {}
+            try:
+                for f in sorted(os.listdir(folder)):
+                    stem, ext = os.path.splitext(f)
+                    if ext.lower() in IMAGE_EXTS:
+                        files.setdefault(stem, []).append(f)
+            except OSError:
+                pass
+            for stem in files:
+                files[stem].sort(key=lambda f: IMAGE_EXTS.index(os.path.splitext(f)[1].lower()))
+            listing[folder] = files
+        found = listing[folder].get(os.path.splitext(base)[0])
+        out.append(os.path.join(folder, found[0]) if found else None)
+    return out
+
+
+def find_image_list(data_root, pairs_path, image_list=None, name="image_list_for_lfw.txt"):
+    """The image list a LightCNN ``lfw_pairs.mat`` indexes: ``image_list``, else ``name`` in the image folder, its
+    parent, beside the .mat or in the current folder (the seed's layout); one line saying what is needed else."""
+    if image_list:
+        if not os.path.isfile(image_list):
+            raise FaceIdError(f"--image_list {image_list}: file not found")
+        return image_list
+    root = os.path.abspath(data_root)
+    for folder in (root, os.path.dirname(root), os.path.dirname(os.path.abspath(pairs_path)), os.getcwd()):
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    raise FaceIdError(f"{pairs_path}: a .mat pairs file indexes an image list: give --image_list {name} "
+                      f"(LightCNN's get_list.py writes it)")
+
+
+def pair_images(data_root, pairs_path=None, log=print, image_list=None):
+    """Read ``pairs_path`` (LFW View 2; default :func:`find_pairs`), check it for the k-fold protocol and find every
+    image it names under ``data_root`` (any image extension, or the single-subfolder layout).
+
+    Returns (pairs, sorted relative names, absolute paths); one clear line on a bad file or a missing image.
+    Nothing is decoded here."""
+    pairs_path = find_pairs(data_root, pairs_path, log)
+    if is_mat(pairs_path):  # LightCNN's lfw_pairs.mat: rows of image_list_for_lfw.txt, kept in list order
+        from common.protocols.listfile import read_image_list
+
+        names, _ = read_image_list(find_image_list(data_root, pairs_path, image_list))
+        pairs = read_lfw_pairs(pairs_path, names)
+    else:
+        pairs = read_lfw_pairs(pairs_path)
+        names = sorted(set(pairs.first) | set(pairs.second))
+    root = image_root(data_root, names)
+    paths = resolve_images(root, names)
+    missing = [n for n, p in zip(names, paths) if p is None]
+    if missing:
+        raise FaceIdError(f"{pairs_path}: names {len(missing)} image(s) missing under {root}, e.g. {missing[0]} "
+                          f"(any of {'/'.join(e[1:] for e in IMAGE_EXTS)})")
+    return pairs, names, paths
+
+
+def _say_unreadable(log, bad, what, total_pairs=None, dropped=None):
+    if not bad:
+        return
+    shown = ", ".join(msg for _, msg in bad[:3]) + (f", +{len(bad) - 3} more" if len(bad) > 3 else "")
+    tail = f"; {dropped} of {total_pairs} pairs dropped from scoring" if dropped is not None else ""
+    log(f"{what}: skipped {len(bad)} unreadable image(s) ({shown}){tail}")
+
+
+def _result_guard(out_json, *inputs):
+    if out_json:
+        for path in result_paths(out_json):
+            check_output(path, *inputs, what="result")
+
+
+def _lfw_inputs(data_root, pairs_path, image_list, log):
+    """(pairs, names, paths, needed): names/paths of every image (the pairs' images, or the image list's), and
+    which of them the pairs use (only those are embedded)."""
+    if not image_list:
+        pairs, names, paths = pair_images(data_root, pairs_path, log)
+        return pairs, names, paths, np.ones(len(names), bool)
+    names, _ = read_image_list(image_list)
+    pairs = read_lfw_pairs(pairs_path, names)
+    rows = lfw.pair_indices(names, pairs, pairs_path)
+    needed = np.zeros(len(names), bool)
+    needed[np.unique(rows)] = True
+    root = image_root(data_root, names)
+    paths = resolve_images(root, names)
+    missing = [n for n, p, k in zip(names, paths, needed) if k and p is None]
+    if missing:
+        raise FaceIdError(f"{image_list}: names {len(missing)} image(s) used by {os.path.basename(pairs_path)} missing "
+                          f"under {root}, e.g. {missing[0]}")
+    return pairs, names, [p or os.path.join(root, n) for p, n in zip(paths, names)], needed
+
+
+def _embed_needed(net, paths, needed, preprocess, batch_size, flip, desc, bad):
+    """extract() on the needed paths only; rows of the others (and of unreadable images) are NaN."""
+    idx = np.flatnonzero(needed)
+    got = []
+    res = extract(net, [paths[i] for i in idx], preprocess, batch_size, flip=flip, desc=desc, unreadable=got)
+    bad += [(int(idx[k]), msg) for k, msg in got]
+    if idx.size == len(paths):
+        return res
+    outs = res if flip else (res,)
+    full = []
+    for e in outs:
+        f = np.full((len(paths),) + e.shape[1:], np.nan, np.float32)
+        f[idx] = e
+        full.append(f)
+    return tuple(full) if flip else full[0]
+
+
+def save_embeddings(stem, emb, names, inputs=(), flip_emb=None):
+    """Write ``STEM_embeddings.npy`` (+ ``STEM_flip_embeddings.npy``) and ``STEM_images.txt`` (one name per row)
+    atomically; none may be an input. Returns {"embeddings": ..., "images": ... [, "flip_embeddings": ...]}."""
+    files = {"embeddings": stem + "_embeddings.npy", "images": stem + "_images.txt"}
+    if flip_emb is not None:
+        files["flip_embeddings"] = stem + "_flip_embeddings.npy"
+    for path in files.values():
+        check_output(path, *inputs, what="embeddings")
+    atomic_write(files["embeddings"], lambda f: np.save(f, np.asarray(emb, np.float32)))
+    if flip_emb is not None:
+        atomic_write(files["flip_embeddings"], lambda f: np.save(f, np.asarray(flip_emb, np.float32)))
+    text = "".join(f"{n}\n" for n in names).encode("utf-8")
+    atomic_write(files["images"], lambda f: f.write(text))
+    return {k: os.path.abspath(v) for k, v in files.items()}
+
+
+def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch_size=64, log=print, flip=False,
+               extra=None, image_list=None, embeddings_out=None):
+    """LFW View 2 on an image folder: embed every image the pairs name, score, write JSON + ROC PNG.
+
+    ``flip`` adds the horizontally flipped image's embedding to each embedding (as the .bin protocol does).
+    Unreadable images are skipped and their pairs dropped (module doc); ``unreadable_images`` lists their paths.
+    ``image_list``: the images by a list file (a ``.mat`` pairs file indexes it); ``embeddings_out``: module doc
+    (with ``flip`` the saved rows are the scored sums).
+    """
+    pairs_path = find_pairs(data_root, pairs_path, log)
+    pairs, names, paths, needed = _lfw_inputs(data_root, pairs_path, image_list, log)
+    inputs = (pairs_path, image_list, [p for p, k in zip(paths, needed) if k])
+    _result_guard(out_json, *inputs)
+    if embeddings_out:
+        for p in (embeddings_out + "_embeddings.npy", embeddings_out + "_images.txt"):
+            check_output(p, *inputs, what="embeddings")
+    bad = []
+    emb = _embed_needed(net, paths, needed, preprocess, batch_size, flip, "LFW embeddings", bad)
+    if flip:
+        emb = emb[0] + emb[1]
+    result = evaluate_lfw(emb, names, pairs_path, unreadable=[names[i] for i, _ in bad],
+                          source=f"embeddings of {data_root}")
+    result["unreadable_images"] = [paths[i] for i, _ in bad]
+    _say_unreadable(log, bad, data_root, len(pairs.first), result["pairs_dropped"])
+    result["files"] = {"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(data_root)}
+    if image_list:
+        result["files"]["image_list"] = os.path.abspath(image_list)
+    result["flip"] = bool(flip)
+    result.update(extra or {})
+    if embeddings_out:
+        result["files"].update(save_embeddings(embeddings_out, emb, names, inputs))
+    if out_json:
+        json_path, png = write_result(out_json, result, inputs=inputs)
+        log(f"wrote {json_path} and {png}")
+    return result
+
+
+def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, extra=None, embeddings_out=None):
+    """insightface .bin set: embed images and flips, accuracy with/without flip, VAL@FAR, XNorm.
+
+    The issame flags are checked before anything is embedded. Images that cannot be decoded are skipped and
+    their pairs dropped; ``unreadable_images`` lists their indices in the .bin."""
+    bins, issame = binsets.load_raw(bin_path)
+    binsets.check_issame(issame, bin_path)
+    _result_guard(out_json, bin_path)
+    if embeddings_out:
+        for p in ("_embeddings.npy", "_flip_embeddings.npy", "_images.txt"):
+            check_output(embeddings_out + p, bin_path, what="embeddings")
+    items = [_reencode(b, bin_path, i) for i, b in enumerate(bins)]
+    bad = []
+    emb, emb_flip = extract(net, items, preprocess, batch_size, flip=True, desc=os.path.basename(bin_path),
+                            unreadable=bad, names=[f"{bin_path}: image {i}" for i in range(len(items))])
+    result = evaluate_bin(emb, emb_flip, issame, unreadable=[i for i, _ in bad], source=f"embeddings of {bin_path}",
+                          bin_path=bin_path)
+    _say_unreadable(log, bad, bin_path, issame.size, result["pairs_dropped"])
+    result["files"] = {"bin": os.path.abspath(bin_path)}
+    result.update(extra or {})
+    if embeddings_out:
+        names = [f"{os.path.basename(bin_path)}#{i}" for i in range(len(items))]
+        result["files"].update(save_embeddings(embeddings_out, emb, names, (bin_path,), flip_emb=emb_flip))
+    if out_json:
+        json_path, png = write_result(out_json, result, inputs=(bin_path,))
+        log(f"wrote {json_path} and {png}")
+    return result
+
+
+def _reencode(blob, bin_path, i):
+    """Decode a .bin image (BGR), re-encode it losslessly as PNG so the model's one preprocessing path decodes
+    it (same pixels as decoding the original as colour); undecodable bytes are passed on unchanged (then
+    reported unreadable by the embedding step)."""
+    import cv2
+
+    if not isinstance(blob, (bytes, bytearray, np.ndarray)):
+        raise FaceIdError(f"{bin_path}: image {i} is a {type(blob).__name__}, not encoded bytes")
+    buf = np.frombuffer(bytes(blob), np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if img is None:
+        return bytes(blob)
+    ok, out = cv2.imencode(".png", img)
+    return out.tobytes()
+
+
+def _encode(rgb):
+    """Re-encode a decoded RGB image losslessly (PNG bytes)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return buf.tobytes()
+
+
+def summary_lines(result):
+    keys = ["accuracy_mean", "100%-EER", "TPR@FAR=1%", "TPR@FAR=0.1%", "TPR@FAR=0%", "auc"]
+    return ", ".join(f"{k} {result[k] * 100:.2f}" for k in keys if k in result)
+
+
+def blufr_folder(net, preprocess, data_root, config_path, out_json=None, batch_size=64, log=print, extra=None,
+                 image_list=None, embeddings_out=None):
+    """BLUFR on an LFW image folder (``name/name_%04d`` + any image extension, or the images of ``image_list``)
+    with the official config's 13,233 images. Every config image is scored, so an unreadable one is refused
+    (with the list)."""
+    from common.evaluation.scoring import evaluate_blufr
+    from common.protocols import blufr
+
+    cfg = blufr.load_config(config_path)
+    if image_list:
+        rel, _ = read_image_list(image_list)
+    else:
+        rel = [os.path.join(n.rsplit("_", 1)[0], n) for n in cfg.image_list]
+    root = image_root(data_root, rel)
+    paths = resolve_images(root, rel)
+    missing = [r for r, p in zip(rel, paths) if p is None]
+    if missing:
+        raise FaceIdError(f"{image_list or config_path}: lists {len(missing)} image(s) missing under {root}, "
+                          f"e.g. {missing[0]}")
+    inputs = (config_path, image_list, paths)
+    _result_guard(out_json, *inputs)
+    if embeddings_out:
+        for p in (embeddings_out + "_embeddings.npy", embeddings_out + "_images.txt"):
+            check_output(p, *inputs, what="embeddings")
+    bad = []
+    emb = extract(net, paths, preprocess, batch_size, desc="BLUFR embeddings", unreadable=bad)
+    if bad:
+        shown = ", ".join(paths[i] for i, _ in bad[:5]) + (f", +{len(bad) - 5} more" if len(bad) > 5 else "")
+        raise FaceIdError(f"{data_root}: {len(bad)} unreadable image(s) ({shown}); BLUFR scores every image of "
+                          f"{os.path.basename(config_path)}, replace them")
+    result = evaluate_blufr(emb, config_path, rel, source=f"embeddings of {data_root}")
+    result["files"] = {"config": os.path.abspath(config_path), "images": os.path.abspath(data_root)}
+    if image_list:
+        result["files"]["image_list"] = os.path.abspath(image_list)
+    result.update(extra or {})
+    if embeddings_out:
+        result["files"].update(save_embeddings(embeddings_out, emb, rel, inputs))
+    if out_json:
+        json_path, png = write_result(out_json, result, inputs=inputs)
+        log(f"wrote {json_path} and {png}")
+    return result

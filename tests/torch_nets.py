@@ -1,0 +1,313 @@
+"""Independent PyTorch networks in the public layouts (written for the import tests from the published layer
+tables: insightface arcface_torch IResNet and MobileFaceNet "mbf", LightCNN 9/29/29v2, sphereface sphere20a),
+facenet-pytorch's InceptionResnetV1 (the FaceNet converter's reference), plus randomisation of every weight and
+BatchNorm statistic. The one module of PyTorch reference networks of the tests; imported only by tests that have
+torch."""
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def randomize(net, seed=0):
+    """Random weights (He-scaled), BN affine and running statistics, PReLU slopes; returns net in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (1.0 / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                c = m.num_features
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+            elif isinstance(m, nn.PReLU):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.4)
+            elif hasattr(m, "weight") and isinstance(getattr(m, "weight"), nn.Parameter) and m.weight.dim() == 2:
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+    return net.eval()
+
+
+def bn2(c):
+    return nn.BatchNorm2d(c, eps=1e-5)
+
+
+# ---------------- insightface arcface_torch IResNet ----------------
+class IBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1, self.conv1 = bn2(cin), nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        self.bn2, self.prelu = bn2(cout), nn.PReLU(cout)
+        self.conv2, self.bn3 = nn.Conv2d(cout, cout, 3, stride, 1, bias=False), bn2(cout)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), bn2(cout))
+                           if stride != 1 or cin != cout else None)
+
+    def forward(self, x):
+        y = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
+        return y + (x if self.downsample is None else self.downsample(x))
+
+
+class IResNet(nn.Module):
+    def __init__(self, layers, widths=(64, 128, 256, 512), emb=512):
+        super().__init__()
+        self.conv1, self.bn1, self.prelu = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), bn2(widths[0]), \
+            nn.PReLU(widths[0])
+        cin = widths[0]
+        for i, (n, w) in enumerate(zip(layers, widths)):
+            blocks = []
+            for j in range(n):
+                blocks.append(IBlock(cin, w, 2 if j == 0 else 1))
+                cin = w
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.bn2, self.dropout = bn2(cin), nn.Dropout(0.0)
+        self.fc, self.features = nn.Linear(cin * 49, emb), nn.BatchNorm1d(emb, eps=1e-5)
+
+    def forward(self, x):
+        x = self.prelu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.features(self.fc(self.dropout(torch.flatten(self.bn2(x), 1))))
+
+
+# ---------------- insightface arcface_torch MobileFaceNet ("mbf") ----------------
+class ConvBlock(nn.Module):
+    def __init__(self, cin, cout, k=1, s=1, p=0, groups=1, act=True):
+        super().__init__()
+        mods = [nn.Conv2d(cin, cout, k, s, p, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+        self.layers = nn.Sequential(*(mods + ([nn.PReLU(cout)] if act else [])))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class DepthWise(nn.Module):
+    def __init__(self, cin, cout, residual, stride, groups):
+        super().__init__()
+        self.residual = residual
+        self.layers = nn.Sequential(ConvBlock(cin, groups), ConvBlock(groups, groups, 3, stride, 1, groups),
+                                    ConvBlock(groups, cout, act=False))
+
+    def forward(self, x):
+        return x + self.layers(x) if self.residual else self.layers(x)
+
+
+class Residual(nn.Module):
+    def __init__(self, c, n, groups):
+        super().__init__()
+        self.layers = nn.Sequential(*[DepthWise(c, c, True, 1, groups) for _ in range(n)])
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class GDC(nn.Module):
+    def __init__(self, emb):
+        super().__init__()
+        self.layers = nn.Sequential(ConvBlock(512, 512, 7, 1, 0, 512, act=False), nn.Flatten(),
+                                    nn.Linear(512, emb, bias=False), nn.BatchNorm1d(emb))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class MBF(nn.Module):
+    def __init__(self, emb=512, blocks=(1, 4, 6, 2), scale=2):
+        super().__init__()
+        c1, c2 = 64 * scale, 128 * scale
+        self.layers = nn.ModuleList([ConvBlock(3, c1, 3, 2, 1), ConvBlock(c1, c1, 3, 1, 1, 64),
+                                     DepthWise(c1, c1, False, 2, 128), Residual(c1, blocks[1], 128),
+                                     DepthWise(c1, c2, False, 2, 256), Residual(c2, blocks[2], 256),
+                                     DepthWise(c2, c2, False, 2, 512), Residual(c2, blocks[3], 256)])
+        self.conv_sep = ConvBlock(c2, 512)
+        self.features = GDC(emb)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.features(self.conv_sep(x))
+
+
+# ---------------- LightCNN (AlfredXiangWu/LightCNN) ----------------
+class MFM(nn.Module):
+    def __init__(self, cin, cout, k=3, s=1, p=1, dense=False):
+        super().__init__()
+        self.out = cout
+        self.filter = nn.Linear(cin, 2 * cout) if dense else nn.Conv2d(cin, 2 * cout, k, s, p)
+
+    def forward(self, x):
+        a, b = torch.split(self.filter(x), self.out, 1)
+        return torch.max(a, b)
+
+
+class Group(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv_a, self.conv = MFM(cin, cin, 1, 1, 0), MFM(cin, cout, 3, 1, 1)
+
+    def forward(self, x):
+        return self.conv(self.conv_a(x))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.conv2 = MFM(c, c), MFM(c, c)
+
+    def forward(self, x):
+        return self.conv2(self.conv1(x)) + x
+
+
+class LightCNN9(nn.Module):
+    def __init__(self, num_classes=100):
+        super().__init__()
+        pool = lambda: nn.MaxPool2d(2, 2, ceil_mode=True)  # noqa: E731
+        self.features = nn.Sequential(MFM(1, 48, 5, 1, 2), pool(), Group(48, 96), pool(), Group(96, 192), pool(),
+                                      Group(192, 128), Group(128, 128), pool())
+        self.fc1, self.fc2 = MFM(8 * 8 * 128, 256, dense=True), nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        return self.fc1(torch.flatten(self.features(x), 1))
+
+
+class LightCNN29(nn.Module):
+    def __init__(self, num_classes=100, v2=False):
+        super().__init__()
+        self.v2 = v2
+        self.conv1 = MFM(1, 48, 5, 1, 2)
+        for i, (n, cin, cout) in enumerate(zip((1, 2, 3, 4), (48, 96, 192, 128), (96, 192, 128, 128)), start=1):
+            setattr(self, f"block{i}", nn.Sequential(*[ResBlock(cin) for _ in range(n)]))
+            setattr(self, f"group{i}", Group(cin, cout))
+        self.fc = nn.Linear(8 * 8 * 128, 256) if v2 else MFM(8 * 8 * 128, 256, dense=True)
+        self.fc2 = nn.Linear(256, num_classes, bias=not v2)
+
+    def pool(self, x):
+        return F.max_pool2d(x, 2) + F.avg_pool2d(x, 2) if self.v2 else F.max_pool2d(x, 2, 2, ceil_mode=True)
+
+    def forward(self, x):
+        x = self.pool(self.conv1(x))
+        x = self.pool(self.group1(self.block1(x)))
+        x = self.pool(self.group2(self.block2(x)))
+        x = self.group4(self.block4(self.group3(self.block3(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+# ---------------- sphereface sphere20a (clcarwin/sphereface_pytorch) ----------------
+class Sphere20a(nn.Module):
+    def __init__(self, widths=(64, 128, 256, 512), emb=512, num_classes=100):
+        super().__init__()
+        self.units = (1, 2, 4, 1)
+        cin = 3
+        for m, (w, n) in enumerate(zip(widths, self.units), start=1):
+            for j in range(1, 2 + 2 * n):
+                setattr(self, f"conv{m}_{j}", nn.Conv2d(cin if j == 1 else w, w, 3, 2 if j == 1 else 1, 1))
+                setattr(self, f"relu{m}_{j}", nn.PReLU(w))
+            cin = w
+        self.fc5 = nn.Linear(cin * 7 * 6, emb)
+        self.fc6 = nn.Module()
+        self.fc6.weight = nn.Parameter(torch.randn(emb, num_classes))  # AngleLinear (in, classes)
+
+    def forward(self, x):
+        for m, n in enumerate(self.units, start=1):
+            c = lambda j, t: getattr(self, f"relu{m}_{j}")(getattr(self, f"conv{m}_{j}")(t))  # noqa: E731
+            x = c(1, x)
+            for u in range(n):
+                x = x + c(3 + 2 * u, c(2 + 2 * u, x))
+        return self.fc5(torch.flatten(x, 1))
+
+
+# --- facenet-pytorch InceptionResnetV1 (key layout conv.* / bn.*, BN eps 1e-3) ---
+
+
+class IncConv(nn.Module):
+    """conv (no bias) + BN(eps 1e-3) + ReLU, keys ``conv.*`` / ``bn.*``."""
+
+    def __init__(self, cin, cout, k, s=1, p=0):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, k, s, p, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=0.001, momentum=0.1)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+def inc_chain(*specs):
+    return nn.Sequential(*[IncConv(*s) for s in specs])
+
+
+class IncResidual(nn.Module):
+    """Branches (a ``IncConv`` for ``branch0`` then Sequentials) -> cat -> 1x1 conv with bias -> x + scale*out."""
+
+    def __init__(self, channels, branches, scale, relu=True):
+        super().__init__()
+        self.branch0 = IncConv(*branches[0][0])
+        for i, specs in enumerate(branches[1:], start=1):
+            setattr(self, f"branch{i}", inc_chain(*specs))
+        self.n = len(branches)
+        width = sum(specs[-1][1] for specs in branches)
+        self.conv2d = nn.Conv2d(width, channels, 1)
+        self.scale, self.relu = scale, relu
+
+    def forward(self, x):
+        out = torch.cat([getattr(self, f"branch{i}")(x) for i in range(self.n)], 1)
+        out = x + self.scale * self.conv2d(out)
+        return torch.relu(out) if self.relu else out
+
+
+def inc_block35():
+    return IncResidual(256, [[(256, 32, 1)], [(256, 32, 1), (32, 32, 3, 1, 1)],
+                          [(256, 32, 1), (32, 32, 3, 1, 1), (32, 32, 3, 1, 1)]], 0.17)
+
+
+def inc_block17():
+    return IncResidual(896, [[(896, 128, 1)], [(896, 128, 1), (128, 128, (1, 7), 1, (0, 3)),
+                                           (128, 128, (7, 1), 1, (3, 0))]], 0.10)
+
+
+def inc_block8(scale=0.20, relu=True):
+    return IncResidual(1792, [[(1792, 192, 1)], [(1792, 192, 1), (192, 192, (1, 3), 1, (0, 1)),
+                                             (192, 192, (3, 1), 1, (1, 0))]], scale, relu)
+
+
+class IncReduction(nn.Module):
+    """IncConv branches plus a final 3x3/2 max-pool branch, concatenated."""
+
+    def __init__(self, branches, single_first):
+        super().__init__()
+        for i, specs in enumerate(branches):
+            setattr(self, f"branch{i}", IncConv(*specs[0]) if single_first and i == 0 else inc_chain(*specs))
+        self.n = len(branches)
+        setattr(self, f"branch{self.n}", nn.MaxPool2d(3, 2))
+
+    def forward(self, x):
+        return torch.cat([getattr(self, f"branch{i}")(x) for i in range(self.n + 1)], 1)
+
+
+class TorchInceptionResnetV1(nn.Module):
+    """(N, 3, 160, 160) -> (N, 512) un-normalised embedding (after last_bn)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_1a = IncConv(3, 32, 3, 2)
+        self.conv2d_2a = IncConv(32, 32, 3)
+        self.conv2d_2b = IncConv(32, 64, 3, 1, 1)
+        self.conv2d_3b = IncConv(64, 80, 1)
+        self.conv2d_4a = IncConv(80, 192, 3)
+        self.conv2d_4b = IncConv(192, 256, 3, 2)
+        self.repeat_1 = nn.Sequential(*[inc_block35() for _ in range(5)])
+        self.mixed_6a = IncReduction([[(256, 384, 3, 2)], [(256, 192, 1), (192, 192, 3, 1, 1), (192, 256, 3, 2)]], True)
+        self.repeat_2 = nn.Sequential(*[inc_block17() for _ in range(10)])
+        self.mixed_7a = IncReduction([[(896, 256, 1), (256, 384, 3, 2)], [(896, 256, 1), (256, 256, 3, 2)],
+                                   [(896, 256, 1), (256, 256, 3, 1, 1), (256, 256, 3, 2)]], False)
+        self.repeat_3 = nn.Sequential(*[inc_block8() for _ in range(5)])
+        self.inc_block8 = inc_block8(1.0, relu=False)
+        self.last_linear = nn.Linear(1792, 512, bias=False)
+        self.last_bn = nn.BatchNorm1d(512, eps=0.001, momentum=0.1)
+        self.logits = nn.Linear(512, 10)
+
+    def forward(self, x):
+        x = self.conv2d_2b(self.conv2d_2a(self.conv2d_1a(x)))
+        x = self.conv2d_4b(self.conv2d_4a(self.conv2d_3b(nn.functional.max_pool2d(x, 3, 2))))
+        x = self.inc_block8(self.repeat_3(self.mixed_7a(self.repeat_2(self.mixed_6a(self.repeat_1(x))))))
+        return self.last_bn(self.last_linear(x.mean(dim=(2, 3))))
