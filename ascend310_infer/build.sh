@@ -10,7 +10,7 @@ command -v "${CXX:-g++}" >/dev/null || { echo "error: C++ compiler ${CXX:-g++} n
 mkdir -p "$HERE/build"
 exec 9>"$HERE/build/.lock"
 flock 9
-bash "$ROOT/scripts/install_mslite.sh"
+bash "$HERE/install_mslite.sh"
 cmake -S "$HERE" -B "$HERE/build" -DCMAKE_BUILD_TYPE=Release ${MSLITE_HOME:+-DMSLITE_HOME="$MSLITE_HOME"} >/dev/null
 cmake --build "$HERE/build" -j 2
 echo "build: $HERE/build/faceid_infer"

@@ -6,6 +6,19 @@ elif [ -x "$REPO/.venv/bin/python" ]; then PY="$REPO/.venv/bin/python"
 else PY="$(command -v python3)"; fi
 export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"   # AVX-512 CPUs: avoid oneDNN's reference conv kernel
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+# GPU: the CUDA 11 set-up of `scripts/setup.sh --gpu` (VENV/cuda11, beside PY's bin/) becomes CUDA_HOME unless
+# CUDA_HOME already holds a CUDA 11 toolkit (the MindSpore 2.10 wheel's GPU plugins are CUDA 11; a CUDA 12 one is
+# passed over); a CUDA 11 CUDA_HOME's lib64 goes first on LD_LIBRARY_PATH. `python -m common.doctor` says the rest.
+_cuda11="$(dirname "$(dirname "$PY")")/cuda11"
+_is_cuda11() { [ -x "$1/bin/nvcc" ] && "$1/bin/nvcc" --version 2>/dev/null | grep -q "release 11\."; }
+if [ -x "$_cuda11/bin/nvcc" ] && ! { [ -n "${CUDA_HOME:-}" ] && _is_cuda11 "$CUDA_HOME"; }; then
+  export CUDA_HOME="$_cuda11"
+fi
+if [ -n "${CUDA_HOME:-}" ] && [ -d "$CUDA_HOME/lib64" ] && _is_cuda11 "$CUDA_HOME"; then
+  case ":${LD_LIBRARY_PATH:-}:" in *":$CUDA_HOME/lib64:"*) ;;
+    *) export LD_LIBRARY_PATH="$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}";; esac
+fi
+unset _cuda11
 
 # model_dir ARG: absolute path of a model folder given by name (lightcnn) or path
 model_dir() {

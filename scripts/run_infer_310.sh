@@ -50,6 +50,14 @@ if [[ -n "${POSTPROCESS:-}" ]]; then
   POSTPROCESS="$(realpath "$POSTPROCESS")"
 fi
 case "$DEVICE_TARGET" in Ascend|GPU|CPU) ;; *) die "DEVICE_TARGET must be Ascend, GPU or CPU, got '$DEVICE_TARGET'" ;; esac
+# The device before any work (preprocess, build): Ascend needs an Ascend MindSpore Lite package (MSLITE_HOME with
+# its Ascend plugin) and an NPU; the default package (PyPI mindspore-lite, install_mslite.sh) is CPU-only.
+if [[ "$DEVICE_TARGET" == "Ascend" ]]; then
+  why="MSLITE_HOME not set: the PyPI package"; [[ -z "${MSLITE_HOME:-}" ]] || why="no Ascend plugin in $MSLITE_HOME/lib"
+  compgen -G "${MSLITE_HOME:-/nonexistent}/lib/*ascend*" >/dev/null ||
+    die "DEVICE_TARGET Ascend: this MindSpore Lite build is CPU-only ($why); set MSLITE_HOME to an Ascend package, or give DEVICE_TARGET CPU (bash $0 MODEL DATASET 0 CPU)"
+  compgen -G "/dev/davinci[0-9]*" >/dev/null || die "DEVICE_TARGET Ascend: no Ascend NPU on this machine (/dev/davinci*); run with DEVICE_TARGET CPU"
+fi
 mkdir -p "$WORK_DIR"
 
 echo "== preprocess (as $SIDECAR says)"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (if absent) and install requirements.txt (+ requirements-test.txt with --test).
+# Create .venv (if absent) and install requirements.txt (+ requirements-test.txt with --test; + the CUDA 11
+# libraries of requirements-gpu.txt with --gpu: scripts/setup_gpu.sh).
 # Re-runs are instant: a stamp of the requirement files' hash records what is installed.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,8 +10,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $("$BASE_PY" --version 2>&1)"
   "$BASE_PY" -m venv .venv
 fi
+TEST=0; GPU=0
+for arg in "$@"; do
+  case "$arg" in --test) TEST=1;; --gpu) GPU=1;;
+    *) echo "usage: bash scripts/setup.sh [--test] [--gpu]" >&2; exit 2;; esac
+done
 FILES=(requirements.txt)
-[ "${1:-}" = "--test" ] && FILES+=(requirements-test.txt)
+[ "$TEST" = 1 ] && FILES+=(requirements-test.txt)
 STAMP=".venv/.installed-$(cat "${FILES[@]}" | sha1sum | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
   echo "setup: installing ${FILES[*]} into .venv (first time only)"
@@ -26,7 +32,7 @@ if [ ! -f "$PKG_STAMP" ]; then
     --config-settings editable_mode=compat -e "$REPO"
   touch "$PKG_STAMP"
 fi
-if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+if [ "$TEST" = 1 ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
   # Optional, for the FaceNet converter test and the PyTorch benchmark: only a locally available
   # CPU wheel (never a multi-GB download); without it those tests skip with their reason.
   TMP_WHEEL="$(mktemp -d)"
@@ -38,7 +44,7 @@ if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; 
   fi
   rm -rf "$TMP_WHEEL"
 fi
-if [ "${1:-}" = "--test" ] && .venv/bin/python -c "import torch" 2>/dev/null \
+if [ "$TEST" = 1 ] && .venv/bin/python -c "import torch" 2>/dev/null \
     && ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('facenet_pytorch') is None)" 2>/dev/null; then
   # Optional, the independent MTCNN reference of tests/test_align_mtcnn.py: facenet-pytorch WITHOUT its pinned
   # dependencies (they would replace torch/numpy); tests/align_reference.py covers the missing torchvision/requests.
@@ -46,3 +52,6 @@ if [ "${1:-}" = "--test" ] && .venv/bin/python -c "import torch" 2>/dev/null \
     && echo "setup: installed facenet-pytorch 2.6.0 (--no-deps, test reference)" \
     || echo "setup: facenet-pytorch not installed (optional; the MTCNN reference tests skip)"
 fi
+# --gpu: the CUDA 11 libraries the MindSpore wheel's GPU plugin needs (requirements-gpu.txt), CUDA_HOME
+# .venv/cuda11, then the check (python -m common.doctor --require GPU); see scripts/setup_gpu.sh
+if [ "$GPU" = 1 ]; then bash "$REPO/scripts/setup_gpu.sh"; fi

@@ -301,7 +301,7 @@ class TorchInceptionResnetV1(nn.Module):
         self.mixed_7a = IncReduction([[(896, 256, 1), (256, 384, 3, 2)], [(896, 256, 1), (256, 256, 3, 2)],
                                    [(896, 256, 1), (256, 256, 3, 1, 1), (256, 256, 3, 2)]], False)
         self.repeat_3 = nn.Sequential(*[inc_block8() for _ in range(5)])
-        self.inc_block8 = inc_block8(1.0, relu=False)
+        self.block8 = inc_block8(1.0, relu=False)
         self.last_linear = nn.Linear(1792, 512, bias=False)
         self.last_bn = nn.BatchNorm1d(512, eps=0.001, momentum=0.1)
         self.logits = nn.Linear(512, 10)
@@ -309,5 +309,100 @@ class TorchInceptionResnetV1(nn.Module):
     def forward(self, x):
         x = self.conv2d_2b(self.conv2d_2a(self.conv2d_1a(x)))
         x = self.conv2d_4b(self.conv2d_4a(self.conv2d_3b(nn.functional.max_pool2d(x, 3, 2))))
-        x = self.inc_block8(self.repeat_3(self.mixed_7a(self.repeat_2(self.mixed_6a(self.repeat_1(x))))))
+        x = self.block8(self.repeat_3(self.mixed_7a(self.repeat_2(self.mixed_6a(self.repeat_1(x))))))
         return self.last_bn(self.last_linear(x.mean(dim=(2, 3))))
+
+
+class FoamliuLikeMBF(nn.Module):
+    """A small network in the layout of foamliu/MobileFaceNet, which no zoo net has (the ONNX-route tests): ReLU6
+    everywhere, a depthwise 3x3 + pointwise 1x1 conv 64->64 in the stem, inverted residuals with linear
+    bottlenecks, a 1x1 conv to ``last``, a global depthwise conv, then a BIASED 1x1 conv before the last BN.
+    112x112 input; fewer blocks and channels than the published net."""
+
+    def __init__(self, embedding_size=32, last=128):
+        super().__init__()
+
+        def cbr(i, o, k=3, s=1, g=1):
+            return [nn.Conv2d(i, o, k, s, k // 2, groups=g, bias=False), nn.BatchNorm2d(o), nn.ReLU6(inplace=True)]
+
+        self.conv1 = nn.Sequential(*cbr(3, 64, 3, 2))
+        self.dw_conv = nn.Sequential(*cbr(64, 64, 3, 1, 64), *cbr(64, 64, 1))     # the stem's 1x1 conv 64->64
+        self.blocks = nn.ModuleList([self._inverted(64, 64, 2, 2), self._inverted(64, 64, 1, 2),
+                                     self._inverted(64, 96, 2, 4), self._inverted(96, 96, 2, 2)])
+        self.res = [False, True, False, False]
+        self.conv2 = nn.Sequential(*cbr(96, last, 1))
+        self.gdconv = nn.Sequential(nn.Conv2d(last, last, 7, 1, 0, groups=last, bias=False), nn.BatchNorm2d(last))
+        self.conv3 = nn.Conv2d(last, embedding_size, 1)                            # biased 1x1 conv
+        self.bn = nn.BatchNorm2d(embedding_size)
+
+    @staticmethod
+    def _inverted(i, o, s, t):
+        h = i * t
+        return nn.Sequential(nn.Conv2d(i, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU6(inplace=True),
+                             nn.Conv2d(h, h, 3, s, 1, groups=h, bias=False), nn.BatchNorm2d(h), nn.ReLU6(inplace=True),
+                             nn.Conv2d(h, o, 1, bias=False), nn.BatchNorm2d(o))
+
+    def forward(self, x):
+        x = self.dw_conv(self.conv1(x))
+        for block, res in zip(self.blocks, self.res):
+            x = x + block(x) if res else block(x)
+        x = self.bn(self.conv3(self.gdconv(self.conv2(x))))
+        return x.flatten(1)
+
+
+# ---------------- Xiaoccer/MobileFaceNet_Pytorch MobileFaceNet (PReLU bottlenecks, 112x96 input, GDC 7x6) -----
+# Written from the published layer table (MobileFaceNets, Chen et al. 2018, Table 1, as that repository trains
+# it): conv3x3/2 64, depthwise 3x3 64, bottlenecks (t, c, n, s) = (2, 64, 5, 2), (4, 128, 1, 2),
+# (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1), conv1x1 512, linear global depthwise conv (the whole 7x6 map),
+# linear conv1x1 128; every conv bias-free + BN, PReLU after all but the linear ones. Module names are this
+# file's own; the import matches by order and shape.
+class XUnit(nn.Module):
+    def __init__(self, cin, cout, k, stride=1, groups=1, act=True):
+        super().__init__()
+        pad = 1 if k == 3 else 0
+        self.c = nn.Conv2d(cin, cout, k, stride, pad, groups=groups, bias=False)
+        self.n = nn.BatchNorm2d(cout)
+        self.a = nn.PReLU(cout) if act else None
+
+    def forward(self, x):
+        x = self.n(self.c(x))
+        return self.a(x) if self.a is not None else x
+
+
+class XBottleneck(nn.Module):
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        hid = cin * t
+        self.expand = XUnit(cin, hid, 1)
+        self.depth = XUnit(hid, hid, 3, stride, groups=hid)
+        self.project = XUnit(hid, cout, 1, act=False)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.project(self.depth(self.expand(x)))
+        return x + y if self.skip else y
+
+
+class XiaoccerMobileFaceNet(nn.Module):
+    TABLE = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+
+    def __init__(self, embedding_size=128, input_hw=(112, 96)):
+        super().__init__()
+        h, w = input_hw
+        for _ in range(4):  # four stride-2 3x3 convs (padding 1)
+            h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        self.stem = XUnit(3, 64, 3, 2)
+        self.stem_dw = XUnit(64, 64, 3, 1, groups=64)
+        units, cin = [], 64
+        for t, c, n, s in self.TABLE:
+            for i in range(n):
+                units.append(XBottleneck(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.stages = nn.Sequential(*units)
+        self.widen = XUnit(cin, 512, 1)
+        self.gdc = XUnit(512, 512, (h, w), groups=512, act=False)
+        self.embed = XUnit(512, embedding_size, 1, act=False)
+
+    def forward(self, x):
+        x = self.widen(self.stages(self.stem_dw(self.stem(x))))
+        return self.embed(self.gdc(x)).flatten(1)

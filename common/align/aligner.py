@@ -103,6 +103,8 @@ class AlignedPreprocess:
             name = str(path_or_bytes)
         try:
             img = read_photo(path_or_bytes, name)
+        except ImageError:
+            raise
         except FaceIdError as exc:
             raise ImageError(str(exc), kind="unreadable") from None
         faces = self.aligner.faces(img)

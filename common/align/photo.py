@@ -1,7 +1,8 @@
 """Decode any photo a user brings to RGB uint8: the format is read from the content, not the name.
 
 JPEG / PNG / WebP / BMP / TIFF / GIF (first frame), EXIF orientation applied (phone photos), transparency
-composited over white (RGBA / LA / palette PNGs), gray, 16-bit and CMYK converted.
+composited over white (RGBA / LA / palette PNGs), gray, 16-bit and CMYK converted. The pixel limit is the one of
+every other path (:func:`common.data.images.check_pixels`), checked on the header before the pixels are read.
 """
 import io
 import os
@@ -10,10 +11,12 @@ import warnings
 import numpy as np
 
 from common.core.errors import FaceIdError
+from common.data.images import ImageError, check_pixels, max_pixels
 
 
 def read_photo(path_or_bytes, name=None):
-    """File path (or encoded bytes) -> RGB uint8 HxWx3; FaceIdError naming the file when it cannot be decoded."""
+    """File path (or encoded bytes) -> RGB uint8 HxWx3; ImageError (a FaceIdError) naming the file when it cannot be
+    decoded (kind ``unreadable``) or is over the pixel limit (kind ``too_large``)."""
     from PIL import Image, ImageOps
 
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
@@ -22,12 +25,13 @@ def read_photo(path_or_bytes, name=None):
     else:
         name = name or str(path_or_bytes)
         if not os.path.isfile(path_or_bytes):
-            raise FaceIdError(f"{name}: no such file")
+            raise ImageError(f"{name}: no such file")
         src = path_or_bytes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")       # e.g. 'Corrupt EXIF data', palette transparency notes
             with Image.open(src) as im:
+                check_pixels(im.size[0], im.size[1], name)   # the header only, before any pixel is decoded
                 im.load()
                 try:
                     im = ImageOps.exif_transpose(im)
@@ -36,11 +40,17 @@ def read_photo(path_or_bytes, name=None):
                 return _to_rgb(im)
     except FaceIdError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:   # past PIL's own hard limit (2x 89 M pixels): ours says it
+        if max_pixels():
+            raise ImageError(f"{name}: over the pixel limit {max_pixels():,} (a decompression-bomb guard; raise "
+                             f"FACEID_MAX_PIXELS to read it)", kind="too_large") from None
+        raise ImageError(f"{name}: over PIL's hard pixel limit {2 * Image.MAX_IMAGE_PIXELS:,}", kind="too_large") \
+            from None
+    except (OSError, ValueError, SyntaxError) as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "cannot identify image file" in why:
             why = "unknown or corrupt image format"
-        raise FaceIdError(f"{name}: not a decodable image ({why})") from None
+        raise ImageError(f"{name}: not a decodable image ({why})") from None
 
 
 def _to_rgb(im):

@@ -11,7 +11,10 @@ One face per photo: of several, the largest nearest the centre (facenet's rule, 
 ``--all_faces`` writes every face instead, ``<stem>_<k><ext>`` left to right (a list file gets one line each).
 Re-running skips outputs already written (writes are atomic: temporary file, then rename), so an interrupted
 run resumes. The JSON report (``DST/align_report.json`` or ``--report``) counts images read, faces found, photos
-without a face, photos with several faces (and which face was used) and names the unreadable files.
+without a face, photos with several faces (and which face was used) and names the unreadable files (and those over
+the pixel limit, ``common.data.images``). It records the template (written when the run starts, so an interrupted
+run's folder is known too): a DST aligned with another template is refused before anything is written, unless
+``--overwrite`` re-aligns every image (the old crops are replaced, nothing is skipped).
 """
 import argparse
 import multiprocessing as mp
@@ -48,6 +51,8 @@ def parse_args(argv):
     ap.add_argument("--report", default=None, help=f"JSON report path (default DST/{REPORT})")
     ap.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "mindspore"])
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="re-align every image, replacing crops already in DST (also those of another template)")
     return ap.parse_args(argv)
 
 
@@ -92,6 +97,33 @@ def plan(src, root=None):
             raise FaceIdError(f"{src}: empty list")
         return "list", [r for r, _ in lines], base, lines, []
     raise FaceIdError(f"{src}: no such folder or list file")
+
+
+def recorded_template(dst, report_path):
+    """(template, report file) an earlier run recorded for ``dst`` (its report, or DST/align_report.json)."""
+    import json
+
+    for path in dict.fromkeys([report_path, os.path.join(dst, REPORT)]):
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise FaceIdError(f"{path}: unreadable align report ({exc}); remove it or pass --overwrite") from None
+        if isinstance(data, dict) and data.get("template") and (
+                not data.get("dst") or os.path.realpath(data["dst"]) == os.path.realpath(dst)):
+            return data["template"], path
+    return None, None
+
+
+def check_template(dst, report_path, template, overwrite=False):
+    """Refuse aligning into a DST holding crops of another template (one line), unless ``overwrite``."""
+    old, where = recorded_template(dst, report_path)
+    if old and old != template and not overwrite:
+        raise FaceIdError(f"{dst}: already aligned with template {old} ({where}); one folder holds one template: "
+                          f"give another DST, or --overwrite to re-align every image with {template}")
+    return old
 
 
 def out_names(rel, n_faces, all_faces):
@@ -178,12 +210,20 @@ def run(args):
     kind, rels, base, lines, meta = plan(src, args.root)
     if kind == "list" and os.path.realpath(os.path.join(dst, os.path.basename(src))) == os.path.realpath(src):
         raise FaceIdError(f"{dst}: writing the list there would replace the input list {src}")
-    os.makedirs(dst, exist_ok=True)
     report_path = args.report or os.path.join(dst, REPORT)
+    overwrite = bool(getattr(args, "overwrite", False))
+    previous = check_template(dst, report_path, args.template, overwrite)
+    if previous and previous != args.template:
+        print(f"note: {dst} held crops of template {previous}; --overwrite re-aligns every image with "
+              f"{args.template}", flush=True)
+    os.makedirs(dst, exist_ok=True)
+    # the template is on record from the start: an interrupted run's folder is not mixed either
+    write_json_atomic(report_path, {"src": os.path.abspath(src), "dst": os.path.abspath(dst), "layout": kind,
+                                    "template": args.template, "status": "running"})
 
     todo, skipped = [], []
     for rel in rels:
-        if os.path.exists(os.path.join(dst, done_marker(rel, args.all_faces))):
+        if not overwrite and os.path.exists(os.path.join(dst, done_marker(rel, args.all_faces))):
             skipped.append(rel)
         else:
             todo.append((os.path.join(base, rel), rel, dst, args.all_faces))

@@ -14,7 +14,7 @@ import sys
 
 import yaml
 
-from common.core import options
+from common.core import options, optspec
 from common.core.errors import FaceIdError, HelpRequested  # noqa: F401  (HelpRequested re-exported)
 
 
@@ -34,8 +34,9 @@ class Config(dict):
         return Config(self)
 
 
-def read_yaml(path):
-    """Read a YAML mapping, following ``base:`` links; errors name the file."""
+def read_yaml(path, origin=None):
+    """Read a YAML mapping, following ``base:`` links; errors name the file. ``origin`` (a dict) gets, for each
+    key, the file that set it."""
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise FaceIdError(f"config file not found: {path}")
@@ -47,10 +48,13 @@ def read_yaml(path):
     if not isinstance(data, dict):
         raise FaceIdError(f"{path}: expected a mapping of key: value at the top level")
     base = data.pop("base", None)
+    own = list(data)
     if base:
-        merged = read_yaml(os.path.join(os.path.dirname(path), base))
+        merged = read_yaml(os.path.join(os.path.dirname(path), base), origin)
         merged.update(data)
         data = merged
+    if origin is not None:
+        origin.update({k: path for k in own})
     return data
 
 
@@ -69,8 +73,9 @@ def parse_value(text):
     return value
 
 
-def parse_overrides(argv):
-    """Turn ``['--a', '1', '--b=x', '--flag']`` into ``{'a': 1, 'b': 'x', 'flag': True}``."""
+def parse_overrides(argv, raw=None):
+    """Turn ``['--a', '1', '--b=x', '--flag']`` into ``{'a': 1, 'b': 'x', 'flag': True}``; ``raw`` (a dict) gets
+    each key's text as typed."""
     out, i = {}, 0
     while i < len(argv):
         tok = argv[i]
@@ -87,6 +92,8 @@ def parse_overrides(argv):
             text = "true"
             i += 1
         out[key.replace("-", "_")] = parse_value(text)
+        if raw is not None:
+            raw[key.replace("-", "_")] = text
     return out
 
 
@@ -102,11 +109,17 @@ def load_config(default_yaml, argv=None, extra_keys=(), command=None, prog=None)
     if any(a in ("-h", "--help") for a in argv):
         yaml_path = _config_arg(argv) or default_yaml
         raise HelpRequested(help_text(read_yaml(yaml_path), command, prog, yaml_path))
-    overrides = parse_overrides(argv)
+    raw, origin = {}, {}
+    overrides = parse_overrides(argv, raw)
     yaml_path = overrides.pop("config", None) or default_yaml
-    cfg = Config(read_yaml(yaml_path))
+    if not isinstance(yaml_path, str):
+        raise FaceIdError(f"--config {raw.get('config')}: expected the path of a YAML file")
+    cfg = Config(read_yaml(yaml_path, origin))
     if command:
         overrides = _resolve_aliases(overrides, command)
+        for alias, (target, _) in options.ALIASES.get(command, {}).items():
+            if alias in raw and target not in raw:
+                raw[target] = raw.pop(alias)
         _refuse_foreign(overrides, command, prog)
         for key, value in options.DEFAULTS.get(command, {}).items():
             cfg.setdefault(key, value)
@@ -116,10 +129,35 @@ def load_config(default_yaml, argv=None, extra_keys=(), command=None, prog=None)
     if unknown:
         raise FaceIdError(f"unknown option(s) {', '.join('--' + k for k in unknown)} "
                           f"(not keys of {os.path.abspath(yaml_path)}; --help lists the options)")
+    defaults = dict(cfg)
     cfg.update(overrides)
+    check_types(cfg, overrides, raw, defaults, origin, yaml_path)
     cfg["config"] = os.path.abspath(yaml_path)
     cfg["_given"] = sorted(overrides)
     return cfg
+
+
+def check_types(cfg, overrides, raw, defaults, origin, yaml_path):
+    """Every value of ``cfg`` against its spec (common.core.options.SPECS; a key without one: the type of its
+    recipe default), normalised in place; one FaceIdError naming the option (or YAML file and key), the value and
+    what is allowed."""
+    for key in list(cfg):
+        if str(key).startswith("_") or key == "config":
+            continue
+        given = key in overrides
+        spec = options.SPECS.get(key)
+        if spec is None:
+            spec = optspec.inferred(defaults.get(key)) if given else None
+            if spec is None:
+                continue
+        text = raw.get(key) if given else None
+        try:
+            cfg[key] = spec.check(cfg[key], text)
+        except optspec.SpecError as exc:
+            if given:
+                raise FaceIdError(f"--{key} {optspec.quote(cfg[key], text)}: expected {exc}") from None
+            where = origin.get(key) or os.path.abspath(yaml_path)
+            raise FaceIdError(f"{where}: {key}: {optspec.quote(cfg[key])}: expected {exc}") from None
 
 
 def _config_arg(argv):
@@ -177,7 +215,7 @@ def help_text(yaml_cfg, command, prog, yaml_path):
         for k in keys:
             shown.add(k)
             default = yaml_cfg.get(k, defaults.get(k))
-            lines.append(f"  --{k:<22} {_short(default):<24} {options.GROUPS[g][k]}")
+            lines.append(f"  --{k:<22} {_short(default):<24} {options.GROUPS[g][k]}{_allowed(k, default)}")
         lines.append("")
     rest = sorted(k for k in yaml_cfg if k not in shown and options.group_of(k) is None)
     if rest:
@@ -188,6 +226,11 @@ def help_text(yaml_cfg, command, prog, yaml_path):
     if al:
         lines.append("seed aliases: " + ", ".join(f"--{a} = --{t}" for a, (t, _) in sorted(al.items())))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _allowed(key, default):
+    spec = options.SPECS.get(key) or optspec.inferred(default)
+    return f" [{spec.describe()}]" if spec is not None else ""
 
 
 def _short(value):

@@ -12,6 +12,15 @@ class FaceIdError(Exception):
     """A user-facing problem: bad input file, bad option, missing dependency. One line, names the file."""
 
 
+class Interrupted(Exception):
+    """Training stopped by SIGINT / SIGTERM after writing a checkpoint: ``str()`` is the one line to print
+    (``interrupted at step N; checkpoint ...; resume with ...``), ``code`` the exit status (130 / 143)."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
 class HelpRequested(Exception):
     """``--help`` was given: the text to print; :func:`guard` prints it and exits 0."""
 
@@ -20,6 +29,9 @@ def guard(main, argv=None):
     """Run ``main(argv)``; a FaceIdError (or KeyboardInterrupt) becomes one line on stderr and a non-zero exit."""
     try:
         return main(argv)
+    except Interrupted as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        raise SystemExit(exc.code) from None
     except HelpRequested as exc:
         print(str(exc), end="", flush=True)
         raise SystemExit(0) from None

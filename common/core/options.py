@@ -76,6 +76,12 @@ GROUPS = {
         "verify_data_root": "LFW-format folder to verify on during training",
         "verify_pairs": "pairs file of verify_data_root",
         "verify_batch_size": "batch size of the periodic verification",
+        "pretrained": "fine-tune: backbone weights to start from (a checkpoint or import bundle's model.ckpt; the "
+                      "margin head is new, for the training data's classes)",
+        "backbone_lr_mult": "fine-tune: lr multiplier of the backbone's parameters (the head's is 1)",
+        "freeze_bn": "fine-tune: BatchNorm layers in inference mode (running statistics kept), their scale and "
+                     "shift frozen",
+        "head_warmup_epochs": "fine-tune: the first N epochs train only the head (backbone unchanged)",
     },
     "eval": {
         "ckpt_file": "checkpoint to score (without it the UNTRAINED network is scored, and said so)",
@@ -94,6 +100,14 @@ GROUPS = {
         "backend": "embedding extraction: mindspore, onnxruntime or auto (the faster measured one)",
         "templates": "PFE: template file (lines 'template_id subject_id path') or identity folders; fused by "
                      "precision-weighted mean and scored set to set",
+        "onnx": "score this ONNX face model (ONNX Runtime) instead of a checkpoint; its preprocessing: the "
+                "config's preprocess or --preprocess {...}",
+        "ijb_dir": "IJB-B / IJB-C folder: meta/ (the published meta files) and loose_crop/ (images aligned from "
+                   "the given landmarks with the recipe's template, no detection)",
+        "ijb_target": "IJBB or IJBC (default: the one whose meta files are in --ijb_dir)",
+        "ijb_align": "5-point alignment template for --ijb_dir (default: the recipe's align template)",
+        "ijb_norm_score": "IJB: keep each image feature's norm (true, published) or L2-normalise it",
+        "ijb_detector_score": "IJB: multiply each image feature by its detector score (true, published)",
     },
     "export": {
         "ckpt_file": "checkpoint to export (required)",
@@ -104,6 +118,104 @@ GROUPS = {
     },
 }
 
+
+# key -> type and range (common.core.optspec), checked at the front door for command-line AND YAML values and
+# shown by --help. A key of GROUPS without an entry here takes the type of its recipe default (a number, a
+# boolean) or is left as given; add its spec here when adding the key. Choices come from the code's registries.
+def _backbones():
+    from common.nets import BACKBONES
+
+    return BACKBONES.names()
+
+
+def _heads():
+    from common.heads.margin import HEADS
+
+    return HEADS.names()
+
+
+def _schedules():
+    from common.train.lr import SCHEDULES
+
+    return SCHEDULES
+
+
+def _optimizers():
+    from common.train.optim import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _backends():
+    from common.deploy.backends import BACKENDS
+
+    return BACKENDS
+
+
+def _formats():
+    from common.deploy.export import SUFFIX
+
+    return tuple(SUFFIX)
+
+
+def _templates():
+    from common.align.templates import TEMPLATES
+
+    return sorted(TEMPLATES)
+
+
+def _specs():
+    from common.core.optspec import AnyOf, Bool, Choice, Int, List, Mapping, Number, Path, Str
+
+    pos_int, nonneg_int = Int(min=1), Int(min=0)
+    return {
+        # common
+        "config": Path(), "model": Str(), "out_dir": Path(),
+        "device_target": Choice(("auto", "Ascend", "GPU", "CPU"), case=False), "device_id": Int(min=0, null=True),
+        "graph_mode": Bool(), "seed": nonneg_int, "backbone": Choice(_backbones), "backbone_args": Mapping(null=True),
+        "preprocess": Mapping(), "align": Choice(_templates, null=True),
+        "amp_level": Choice(("O0", "O1", "O2", "O3"), null=True, case=False),
+        "amp_dtype": Choice(("float16", "bfloat16")), "embedding_size": pos_int, "dropout": Number(0, 1, lt=True),
+        "uncertainty": Mapping(null=True),
+        # train
+        "train_root": Path(null=True), "train_list": Path(null=True), "train_rec": Path(null=True),
+        "train_idx": Path(null=True), "train_csv": Path(null=True), "num_classes": Int(min=1, null=True),
+        "ckpt_dir": Path(null=True), "ckpt_prefix": Path(), "keep_ckpt": nonneg_int, "save_every_steps": nonneg_int,
+        "resume": AnyOf(Bool(), Choice(("latest",)), Path(exists="file"), null=True,
+                        label="true/false, latest, or the path of an existing checkpoint file, or null"),
+        "max_steps": Int(min=1, null=True), "epochs": pos_int, "steps_per_epoch": Int(min=1, null=True),
+        "batch_size": pos_int, "classes_per_batch": pos_int, "images_per_class": pos_int, "workers": pos_int,
+        "optimizer": Choice(_optimizers), "lr": Number(0, gt=True), "momentum": Number(0, 1),
+        "nesterov": Bool(), "weight_decay": Number(0), "lr_schedule": Choice(_schedules),
+        "lr_gamma": Number(0, gt=True), "lr_step_epochs": Number(0, gt=True),
+        "lr_milestones": List(Number(0), null=True), "warmup_epochs": Number(0), "warmup_lr": Number(0),
+        "min_lr": Number(0), "lr_scale_with_world": Bool(), "lr_reference_batch": Int(min=1, null=True),
+        "param_groups": List(Mapping(), null=True), "loss_scale": Number(0, gt=True, null=True),
+        "log_every": pos_int, "head": Choice(_heads, null=True), "head_args": Mapping(null=True),
+        "head_parallel": Bool(), "sample_rate": Number(0, 1, gt=True), "margin": Number(0),
+        "mining": Choice(("semi_hard", "batch_hard")), "squared_distance": Bool(), "base_ckpt": Path(null=True),
+        "verify_every_steps": nonneg_int, "verify_bin_dir": Path(null=True),
+        "verify_targets": List(Str(), null=True, names=True), "verify_data_root": Path(null=True),
+        "verify_pairs": Path(null=True), "verify_batch_size": pos_int,
+        "pretrained": Path(null=True, exists="file"), "backbone_lr_mult": Number(0), "freeze_bn": Bool(),
+        "head_warmup_epochs": Number(0),
+        # eval
+        "ckpt_file": Path(null=True), "data_root": Path(null=True), "pairs": Path(null=True),
+        "image_list": Path(null=True), "bin_dir": Path(null=True), "targets": List(Str(), null=True, names=True),
+        "blufr_config": Path(null=True), "protocols": List(Str(), null=True, names=True), "flip": Bool(),
+        "save_embeddings": Bool(), "eval_batch_size": pos_int, "backend": Choice(_backends),
+        "templates": Path(null=True), "onnx": Path(null=True, exists="file"),
+        "ijb_dir": Path(null=True), "ijb_target": Choice(("IJBB", "IJBC"), null=True, case=False),
+        "ijb_align": Choice(_templates, null=True), "ijb_norm_score": Bool(), "ijb_detector_score": Bool(),
+        # export
+        "file_name": Path(null=True), "file_format": Choice(_formats, case=False), "batch_size_export": pos_int,
+        "export_tol": Number(0, gt=True, null=True),
+    }
+
+
+SPECS = _specs()
+
+
 # the common keys every entry takes, shown by --help even when a recipe YAML does not set them
 BASIC = ("config", "device_target", "device_id", "graph_mode", "out_dir")
 
@@ -113,9 +225,11 @@ DEFAULTS = {
               "train_idx": None, "train_csv": None, "num_classes": None, "ckpt_dir": None, "resume": None, "max_steps": None,
               "keep_ckpt": 5, "save_every_steps": 0, "log_every": 20, "verify_every_steps": 0,
               "verify_bin_dir": None, "verify_targets": None, "verify_data_root": None, "verify_pairs": None,
-              "verify_batch_size": 64},
+              "verify_batch_size": 64, "pretrained": None, "backbone_lr_mult": 1.0, "freeze_bn": False,
+              "head_warmup_epochs": 0},
     "eval": {"device_target": "auto", "graph_mode": True, "flip": True, "save_embeddings": False,
-             "eval_batch_size": 64, "backend": "mindspore", "protocols": "lfw"},
+             "eval_batch_size": 64, "backend": "mindspore", "protocols": "lfw", "ijb_norm_score": True,
+             "ijb_detector_score": True},
     "export": {"device_target": "auto", "graph_mode": True, "file_format": "MINDIR", "batch_size_export": 1},
 }
 

@@ -93,9 +93,9 @@ class ImageSource:
                 img = self.pre.load(self.read(item), name=name)
                 if self.train:
                     rng = np.random.default_rng([self.seed, self.epoch, idx])
-                    x = self.pre.train_image(img, rng)
+                    x = self.pre.train_image(img, rng, name=name)
                 else:
-                    x = self.pre.eval_image(img)
+                    x = self.pre.eval_image(img, name=name)
                 return x, self.labels[idx]
             except ImageError as exc:
                 self.bad.add(name, str(exc))
@@ -217,6 +217,7 @@ class EpochBatches:
         shared = mmap.mmap(-1, slots * images.nbytes)  # anonymous MAP_SHARED: visible to forked children
         view = np.frombuffer(shared, images.dtype).reshape((slots,) + images.shape)
         tasks, done = ctx.SimpleQueue(), ctx.Queue()
+        self._parent_pid = os.getpid()  # the workers watch it (they die with it, also after a kill -9)
         procs = [ctx.Process(target=_process_worker, args=(self, view, tasks, done), daemon=True)
                  for _ in range(self.workers)]
         for p in procs:
@@ -271,6 +272,7 @@ def _process_worker(stream, view, tasks, done):
 
     No ``cv2.setNumThreads`` here: once the parent has used OpenCV's thread pool, that call deadlocks in a forked
     child (tests/test_data_pipeline.py checks a fork after the parent used the pool)."""
+    _die_with_parent(stream._parent_pid)
     source = stream.source
     known = dict(source.bad.files)
     source.bad = BadImages(quiet=True)
@@ -289,6 +291,35 @@ def _process_worker(stream, view, tasks, done):
             msg = str(exc) if isinstance(exc, FaceIdError) else f"data worker: {type(exc).__name__}: {exc}"
             done.put((b, None, [], msg))
             return
+
+
+def _die_with_parent(parent):
+    """In a forked worker: go when the training process goes, also after a kill -9 of it (Linux: the kernel sends
+    SIGKILL on the parent's death, PR_SET_PDEATHSIG; elsewhere, or should that fail, a thread watches the parent
+    pid). Ctrl-C is the parent's to handle (the terminal sends it to the whole group): ignored here; SIGTERM
+    (``terminate()``) takes its default action, not the parent's handler inherited through fork."""
+    import signal
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def generator_dataset(batches):

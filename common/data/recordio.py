@@ -220,9 +220,13 @@ class RecordWriter:
 
 
 def _decodable(data):
-    import cv2
+    from common.data.images import ImageError, decode_image
 
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None
+    try:
+        decode_image(data)   # the one loader: pixel limit on the header first
+    except ImageError:
+        return False
+    return True
 
 
 def to_folder(rec_path, out_dir, idx_path=None, limit=None):

@@ -10,10 +10,14 @@ Eval: decode -> gray/RGB (or BGR) -> resize (shorter side, or exact [H, W]) -> c
 Keys (any other key is refused, one line naming it):
 
 * ``channels`` 1 (gray) or 3; ``color`` ``rgb`` (default) or ``bgr``: channel order of 3-channel input;
-* ``resize``: null (keep), an int (shorter side to this, aspect kept) or [H, W] (exactly this size);
+* ``resize``: null (keep), an int (shorter side to this, aspect kept) or [H, W] (exactly this size; an image of
+  another aspect ratio is first centre-cropped to H:W, never squashed: a 112x112 ArcFace-aligned crop given to a
+  112x96 recipe is its columns 8..104, which is the SphereFace 112x96 template, the ArcFace one shifted by 8 px);
 * ``crop``: null, an int or [H, W]: centre crop (eval), random crop (train); without ``resize`` an image
   smaller than the crop is refused naming the file;
-* ``mean``, ``std``: ``(x - mean) / std`` on 0..255 pixels; ``flip``: random horizontal flip in training;
+* ``mean``, ``std``: ``(x - mean) / std`` on 0..255 pixels, a number or one per channel (in the ``color`` order,
+  e.g. ImageNet's ``mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375]``); ``flip``: random
+  horizontal flip in training;
 * ``interp``: resize interpolation ``auto`` (default: area when shrinking, linear when enlarging), ``linear``,
   ``area``, ``cubic`` or ``nearest``.
 """
@@ -23,7 +27,7 @@ import cv2
 import numpy as np
 
 from common.core.errors import FaceIdError
-from common.data.images import ImageError, decode_image
+from common.data.images import ImageError, check_min_size, decode_image
 
 KEYS = ("channels", "color", "resize", "crop", "mean", "std", "flip", "interp")
 INTERP = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC,
@@ -42,6 +46,27 @@ def _pair(v):
     return int(v), int(v)
 
 
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def aspect_crop(img, th, tw):
+    """The centred window of ``img`` with the aspect ratio th:tw (the whole image when it has it already).
+
+    A resize to an exact [th, tw] takes this window first, so the face keeps its shape: a 112x112 image for
+    112x96 is ``img[:, 8:104]``; a wider image loses columns equally left and right, a taller one rows."""
+    h, w = img.shape[:2]
+    if w * th > h * tw:      # wider than th:tw
+        cw = max(1, min(w, round(h * tw / th)))
+        x = (w - cw) // 2
+        return img[:, x:x + cw]
+    if w * th < h * tw:      # taller
+        ch = max(1, min(h, round(w * th / tw)))
+        y = (h - ch) // 2
+        return img[y:y + ch]
+    return img
+
+
 def _size_ok(v, exact_pair=True):
     if v is None:
         return True
@@ -55,10 +80,10 @@ def _size_ok(v, exact_pair=True):
 @dataclass
 class Preprocess:
     channels: int = 3
-    resize: object = None          # int: shorter side to this; [H, W]: exact size; None: keep
+    resize: object = None          # int: shorter side to this; [H, W]: centre crop to H:W, then exact size
     crop: object = None            # int or [H, W]: centre (eval) / random (train) crop
-    mean: float = 127.5
-    std: float = 128.0
+    mean: object = 127.5           # a number, or one per channel
+    std: object = 128.0
     flip: bool = True              # random horizontal flip in training
     color: str = "rgb"             # channel order of 3-channel input: rgb | bgr
     interp: str = "auto"           # resize interpolation: auto | linear | area | cubic | nearest
@@ -95,9 +120,13 @@ class Preprocess:
                 raise PreprocessError(f"{key} must be null, a positive int or [H, W], got {getattr(self, key)!r}")
         for key in ("mean", "std"):
             v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, (list, tuple)):
+                if len(v) != self.channels or not all(_number(x) for x in v):
+                    raise PreprocessError(f"{key} must be a number or {self.channels} numbers (one per channel), "
+                                          f"got {v!r}")
+            elif not _number(v):
                 raise PreprocessError(f"{key} must be a number, got {v!r}")
-        if self.std == 0:
+        if any(x == 0 for x in (self.std if isinstance(self.std, (list, tuple)) else [self.std])):
             raise PreprocessError("std must not be 0")
         if not isinstance(self.flip, bool):
             raise PreprocessError(f"flip must be true or false, got {self.flip!r}")
@@ -127,6 +156,8 @@ class Preprocess:
         h, w = img.shape[:2]
         if isinstance(self.resize, (list, tuple)):
             th, tw = _pair(self.resize)
+            img = aspect_crop(img, th, tw)
+            h, w = img.shape[:2]
         else:
             s = int(self.resize) / min(h, w)
             th, tw = max(1, round(h * s)), max(1, round(w * s))
@@ -155,15 +186,26 @@ class Preprocess:
         return img[y:y + ch, x:x + cw]
 
     def _finish(self, img):
-        x = (img.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
+        x = (img.astype(np.float32) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
+    def _input_hw(self):
+        """(H, W) of the network input, None when the preprocessing does not fix it."""
+        if self.crop is not None:
+            return _pair(self.crop)
+        if isinstance(self.resize, (list, tuple)):
+            return _pair(self.resize)
+        return None
+
     def eval_image(self, img, name=None):
-        """uint8 HxWxC -> float32 CHW, deterministic."""
+        """uint8 HxWxC -> float32 CHW, deterministic. An image under the minimum size
+        (:func:`common.data.images.check_min_size`) is ImageError kind ``too_small``, not upscaled."""
+        check_min_size(img, self._input_hw(), name or "image")
         return self._finish(self._crop(self._resize(img), name=name))
 
     def train_image(self, img, rng, name=None):
         """uint8 HxWxC -> float32 CHW with random crop and flip from ``rng`` (np.random.Generator)."""
+        check_min_size(img, self._input_hw(), name or "image")
         img = self._crop(self._resize(img), rng, name=name)
         if self.flip and rng.random() < 0.5:
             img = img[:, ::-1]

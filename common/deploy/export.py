@@ -144,7 +144,9 @@ def preprocess_rules(pre):
     if resize is None:
         resize_rule = "none (the decoded size is kept)"
     elif isinstance(resize, list):
-        resize_rule = f"exactly {resize[0]}x{resize[1]} (H x W)"
+        resize_rule = (f"centre crop to the aspect ratio {resize[0]}:{resize[1]} (none when the image has it; "
+                       f"a 112x112 image for 112x96 keeps columns 8..104), then exactly {resize[0]}x{resize[1]} "
+                       f"(H x W)")
     else:
         resize_rule = f"shorter side to {resize}, aspect ratio kept (other side rounded)"
     interp = fields.get("interp", "auto")

@@ -8,6 +8,13 @@ harness's sorted order is the input order, plus ``inputs.txt`` (the .bin names, 
 several) in the order given. CLI (used by scripts/run_infer_310.sh)::
 
     python -m common.infer310 preprocess --model MODEL.onnx --images DIR_OR_LIST --out_dir DIR
+
+Every image goes through the one loader of the Python paths (``common.data.images``: the pixel limit and the
+minimum size included). An LFW-format folder is read as the Python eval reads it
+(:func:`common.evaluation.targets.pair_images`: ``pairs.txt`` in the folder or in its single subfolder, images under
+it or under its single subfolder, any image extension, e.g. the old CosFace ``LFW_112/pairs.txt`` +
+``LFW_112/lfw_align_112/<name>/...``), and checked before anything is preprocessed: pairs the protocol can score,
+every image they name present.
 """
 import argparse
 import os
@@ -45,6 +52,53 @@ def list_images(path):
     if not names:
         raise HarnessError(f"{path}: image list is empty")
     return [n if os.path.isabs(n) else os.path.join(base, n) for n in names]
+
+
+def find_dataset_pairs(dataset_path, pairs=None):
+    """The ``pairs.txt`` an LFW-format folder is scored with: ``pairs`` if given, else ``pairs.txt`` in the folder or
+    in its single subfolder (as the Python eval finds it); None for other datasets (embeddings only: the shipped
+    pairs are not assumed for an arbitrary image folder)."""
+    from common.evaluation.targets import _single_subfolder
+
+    if pairs:
+        if not os.path.isfile(pairs):
+            raise HarnessError(f"{pairs}: pairs file not found")
+        return pairs
+    if not os.path.isdir(dataset_path):
+        return None
+    for folder in dict.fromkeys([dataset_path, _single_subfolder(dataset_path)]):
+        if folder and os.path.isfile(os.path.join(folder, "pairs.txt")):
+            return os.path.join(folder, "pairs.txt")
+    return None
+
+
+def pair_image_paths(dataset_path, pairs_path):
+    """(the pair names, sorted as the Python eval sorts them; their files under ``dataset_path`` or None), found as
+    :mod:`common.evaluation.targets` finds them (single subfolder, any image extension)."""
+    from common.evaluation.targets import image_root, resolve_images
+    from common.protocols import lfw
+
+    pairs = lfw.read_pairs(pairs_path)
+    names = sorted(set(pairs.first) | set(pairs.second))
+    return names, resolve_images(image_root(dataset_path, names), names)
+
+
+def check_layout(dataset_path, pairs=None):
+    """Before preprocessing: an LFW-format folder's pairs can be scored and every image they name is there (one
+    line naming the first missing one). Returns the pairs file (None: not an LFW-format folder)."""
+    from common.evaluation.scoring import read_lfw_pairs
+
+    pairs_path = find_dataset_pairs(dataset_path, pairs)
+    if pairs_path is None or not os.path.isdir(dataset_path):
+        return pairs_path
+    read_lfw_pairs(pairs_path)                 # at least 2 folds, both classes in each: as the Python eval
+    names, paths = pair_image_paths(dataset_path, pairs_path)
+    missing = [n for n, p in zip(names, paths) if p is None]
+    if missing:
+        raise HarnessError(f"{pairs_path}: names {len(missing)} image(s) missing under {dataset_path}, e.g. "
+                           f"{missing[0]} (any of {'/'.join(e[1:] for e in IMAGE_EXTS)}, directly or under one "
+                           f"subfolder)")
+    return pairs_path
 
 
 def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
@@ -182,6 +236,8 @@ def main(argv=None):
     p.add_argument("--naming", choices=("index", "stem"), default="index")
     p.add_argument("--align", help="raw photos: detect + align with this template first (true: the sidecar's)")
     args = parser.parse_args(argv)
+    if os.path.isdir(args.images):
+        check_layout(args.images)              # before anything is preprocessed (and before the build)
     stems, pre = preprocess_for_model(args.model, args.images, args.out_dir, args.naming, args.sidecar, args.align)
     print(f"preprocess: {len(stems)} images -> {args.out_dir} ({INPUT_LIST}, {MANIFEST}); channels {pre.channels}, "
           f"resize {pre.resize}, crop {pre.crop}, mean {pre.mean}, std {pre.std} (from the sidecar of {args.model})")

@@ -99,8 +99,20 @@ def relative_names(images, dataset_path):
     return [os.path.relpath(p, base).replace(os.sep, "/") for p in images]
 
 
-def pair_rows(names, pairs_path):
-    """The images ``pairs_path`` names, in the Python eval's (sorted) order, and their rows in ``names``."""
+def pair_rows(names, pairs_path, images=None, dataset_path=None):
+    """The images ``pairs_path`` names, in the Python eval's (sorted) order, and their rows in ``names``.
+
+    With ``images`` (the manifest's paths) and a ``dataset_path`` folder, each name is found as the Python eval
+    finds it (single subfolder such as ``LFW_112/lfw_align_112/``, any image extension) and matched by file."""
+    if images is not None and dataset_path and os.path.isdir(dataset_path):
+        wanted, paths = infer310.pair_image_paths(dataset_path, pairs_path)
+        row = {os.path.realpath(p): i for i, p in enumerate(images)}
+        found = [row.get(os.path.realpath(p)) if p else None for p in paths]
+        missing = [n for n, r in zip(wanted, found) if r is None]
+        if missing:
+            raise HarnessError(f"{pairs_path}: names {len(missing)} image(s) the harness did not embed, "
+                               f"e.g. {missing[0]}")
+        return wanted, found
     pairs = lfw.read_pairs(pairs_path)
     wanted = sorted(set(pairs.first) | set(pairs.second))
     row = {n: i for i, n in enumerate(names)}
@@ -111,26 +123,23 @@ def pair_rows(names, pairs_path):
     return wanted, [row[n] for n in wanted]
 
 
-def score_lfw(embeddings, names, pairs_path):
-    """evaluate_lfw on the rows of the images ``pairs_path`` names, in the Python eval's (sorted) order."""
-    wanted, rows = pair_rows(names, pairs_path)
-    return evaluate_lfw(embeddings[rows], wanted, pairs_path)
+def score_lfw(embeddings, names, pairs_path, images=None, dataset_path=None):
+    """evaluate_lfw on the rows of the images ``pairs_path`` names, in the Python eval's (sorted) order; NaN / inf
+    rows are refused naming the images, as the Python eval does."""
+    wanted, rows = pair_rows(names, pairs_path, images, dataset_path)
+    return evaluate_lfw(embeddings[rows], wanted, pairs_path, source="C++ harness embeddings")
 
 
-def score_lfw_mls(mu, sigma_sq, names, pairs_path):
+def score_lfw_mls(mu, sigma_sq, names, pairs_path, images=None, dataset_path=None):
     """PFE's LFW scoring (cosine of mu and MLS side by side) on the rows of the images ``pairs_path`` names."""
-    wanted, rows = pair_rows(names, pairs_path)
+    wanted, rows = pair_rows(names, pairs_path, images, dataset_path)
     return score_lfw_pairs(mu[rows], sigma_sq[rows], wanted, pairs_path)
 
 
 def find_pairs(dataset_path, pairs=None):
-    """The LFW pairs file to score with: ``pairs`` if given, else DATASET/pairs.txt if present, else None."""
-    if pairs:
-        if not os.path.isfile(pairs):
-            raise HarnessError(f"{pairs}: pairs file not found")
-        return pairs
-    candidate = os.path.join(dataset_path, "pairs.txt")
-    return candidate if os.path.isdir(dataset_path) and os.path.isfile(candidate) else None
+    """The LFW pairs file to score with: ``pairs`` if given, else ``pairs.txt`` in DATASET or in its single
+    subfolder (as the Python eval finds it, :func:`common.deploy.infer310.find_dataset_pairs`), else None."""
+    return infer310.find_dataset_pairs(dataset_path, pairs)
 
 
 def postprocess(manifest, result_dir, dataset_path, config=None, pairs=None, out=None, latency_file=None, log=print,
@@ -161,9 +170,9 @@ def postprocess(manifest, result_dir, dataset_path, config=None, pairs=None, out
         log(f"postprocess: {dataset_path} has no pairs.txt: embeddings only, no protocol scored")
         return None
     if probabilistic:
-        result = score_lfw_mls(outputs["mu"], outputs["sigma_sq"], names, pairs_path)
+        result = score_lfw_mls(outputs["mu"], outputs["sigma_sq"], names, pairs_path, images, dataset_path)
     else:
-        result = score_lfw(emb, names, pairs_path)
+        result = score_lfw(emb, names, pairs_path, images, dataset_path)
     result["files"] = {"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(dataset_path)}
     result["flip"] = False
     result["source"] = "ascend310_infer (C++)"

@@ -9,11 +9,14 @@ the caller drops the pairs that hold it (``common.evaluation.targets`` does, and
 """
 from concurrent.futures import ThreadPoolExecutor
 
-import mindspore as ms
 import numpy as np
 from tqdm import tqdm
 
 from common.data.images import ImageError
+
+# image kinds an eval skips and counts (their pairs dropped): unreadable, no face found, over the pixel limit,
+# under the minimum size (common.data.images)
+SKIPPED = ("unreadable", "no_face", "too_large", "too_small")
 
 
 def _load_all(preprocess, items, names, pool, unreadable):
@@ -21,7 +24,7 @@ def _load_all(preprocess, items, names, pool, unreadable):
         try:
             return preprocess.eval_array(items[k], name=names[k] if names is not None else None)
         except ImageError as exc:
-            if unreadable is None or exc.kind not in ("unreadable", "no_face"):  # skipped, counted, named
+            if unreadable is None or exc.kind not in SKIPPED:  # skipped, counted, named
                 raise
             return exc
     return list(pool.map(one, range(len(items))))
@@ -81,6 +84,8 @@ def _runner(net):
     """numpy NCHW -> numpy outputs: a MindSpore cell (in inference mode), or any callable over numpy such as a
     :class:`common.deploy.backends.Backend` (ONNX Runtime)."""
     if hasattr(net, "set_train"):
+        import mindspore as ms   # here, not at import: the C++ post-step reads eval layouts without MindSpore
+
         net.set_train(False)
         return lambda x: net(ms.Tensor(x)).asnumpy()
     return lambda x: np.asarray(net(x))

@@ -20,7 +20,8 @@ Without ``pairs.txt`` in the folder (and none given) the shipped ``protocols/lfw
 
 ``embeddings_out=STEM`` also writes ``STEM_embeddings.npy`` + ``STEM_images.txt`` (a .bin: also
 ``STEM_flip_embeddings.npy``) that ``python -m common.evaluate`` scores back to the same numbers; an unreadable
-image's row is NaN there, and its pairs are dropped there too.
+image's row is NaN there and the image is named in ``STEM_unreadable.txt``, so its pairs are dropped there too
+(a NaN row not named there is refused, as here).
 """
 import os
 
@@ -151,7 +152,9 @@ def _say_unreadable(log, bad, what, total_pairs=None, dropped=None):
 
 def _result_guard(out_json, *inputs):
     if out_json:
-        for path in result_paths(out_json):
+        from common.evaluation.report import pairs_path
+
+        for path in result_paths(out_json) + (pairs_path(out_json),):
             check_output(path, *inputs, what="result")
 
 
@@ -192,14 +195,25 @@ def _embed_needed(net, paths, needed, preprocess, batch_size, flip, desc, bad):
     return tuple(full) if flip else full[0]
 
 
-def save_embeddings(stem, emb, names, inputs=(), flip_emb=None):
+def save_embeddings(stem, emb, names, inputs=(), flip_emb=None, unreadable=()):
     """Write ``STEM_embeddings.npy`` (+ ``STEM_flip_embeddings.npy``) and ``STEM_images.txt`` (one name per row)
-    atomically; none may be an input. Returns {"embeddings": ..., "images": ... [, "flip_embeddings": ...]}."""
+    atomically; none may be an input. ``unreadable``: names (of ``names``) of images that could not be read (NaN
+    rows), written to ``STEM_unreadable.txt`` (a stale one is removed when there are none).
+    Returns {"embeddings": ..., "images": ... [, "flip_embeddings": ...] [, "unreadable": ...]}."""
+    from common.evaluation.scoring import UNREADABLE_SUFFIX
+
     files = {"embeddings": stem + "_embeddings.npy", "images": stem + "_images.txt"}
     if flip_emb is not None:
         files["flip_embeddings"] = stem + "_flip_embeddings.npy"
+    if unreadable:
+        files["unreadable"] = stem + UNREADABLE_SUFFIX
     for path in files.values():
         check_output(path, *inputs, what="embeddings")
+    if unreadable:
+        text = "".join(f"{n}\n" for n in unreadable).encode("utf-8")
+        atomic_write(files["unreadable"], lambda f: f.write(text))
+    elif os.path.isfile(stem + UNREADABLE_SUFFIX):
+        os.remove(stem + UNREADABLE_SUFFIX)
     atomic_write(files["embeddings"], lambda f: np.save(f, np.asarray(emb, np.float32)))
     if flip_emb is not None:
         atomic_write(files["flip_embeddings"], lambda f: np.save(f, np.asarray(flip_emb, np.float32)))
@@ -228,8 +242,9 @@ def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch
     emb = _embed_needed(net, paths, needed, preprocess, batch_size, flip, "LFW embeddings", bad)
     if flip:
         emb = emb[0] + emb[1]
+    scored = {}
     result = evaluate_lfw(emb, names, pairs_path, unreadable=[names[i] for i, _ in bad],
-                          source=f"embeddings of {data_root}")
+                          source=f"embeddings of {data_root}", pairs_out=scored)
     result["unreadable_images"] = [paths[i] for i, _ in bad]
     _say_unreadable(log, bad, data_root, len(pairs.first), result["pairs_dropped"])
     result["files"] = {"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(data_root)}
@@ -238,11 +253,24 @@ def lfw_folder(net, preprocess, data_root, pairs_path=None, out_json=None, batch
     result["flip"] = bool(flip)
     result.update(extra or {})
     if embeddings_out:
-        result["files"].update(save_embeddings(embeddings_out, emb, names, inputs))
+        result["files"].update(save_embeddings(embeddings_out, emb, names, inputs,
+                                               unreadable=[names[i] for i, _ in bad]))
     if out_json:
+        rows = scored["rows"]
+        result["files"]["pair_scores"] = _write_pairs(out_json, scored, [paths[r] for r in rows[:, 0]],
+                                                      [paths[r] for r in rows[:, 1]], inputs=inputs)
         json_path, png = write_result(out_json, result, inputs=inputs)
         log(f"wrote {json_path} and {png}")
     return result
+
+
+def _write_pairs(out_json, scored, first, second, bin_path="", inputs=()):
+    """The scored pairs beside the result JSON (``<stem>_pairs.npz``) for the eval report."""
+    from common.evaluation.report import pairs_path, write_pairs
+
+    path = check_output(pairs_path(out_json), *inputs, what="result")
+    return write_pairs(path, scored["score"], scored["label"], scored["fold"], first, second, bin_path,
+                       scored.get("score_name", "score"))
 
 
 def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, extra=None, embeddings_out=None):
@@ -260,15 +288,19 @@ def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, 
     bad = []
     emb, emb_flip = extract(net, items, preprocess, batch_size, flip=True, desc=os.path.basename(bin_path),
                             unreadable=bad, names=[f"{bin_path}: image {i}" for i in range(len(items))])
+    scored = {}
     result = evaluate_bin(emb, emb_flip, issame, unreadable=[i for i, _ in bad], source=f"embeddings of {bin_path}",
-                          bin_path=bin_path)
+                          bin_path=bin_path, pairs_out=scored)
     _say_unreadable(log, bad, bin_path, issame.size, result["pairs_dropped"])
     result["files"] = {"bin": os.path.abspath(bin_path)}
     result.update(extra or {})
     if embeddings_out:
         names = [f"{os.path.basename(bin_path)}#{i}" for i in range(len(items))]
-        result["files"].update(save_embeddings(embeddings_out, emb, names, (bin_path,), flip_emb=emb_flip))
+        result["files"].update(save_embeddings(embeddings_out, emb, names, (bin_path,), flip_emb=emb_flip,
+                                               unreadable=[names[i] for i, _ in bad]))
     if out_json:
+        result["files"]["pair_scores"] = _write_pairs(out_json, scored, scored["rows"][:, 0], scored["rows"][:, 1],
+                                                      os.path.abspath(bin_path), inputs=(bin_path,))
         json_path, png = write_result(out_json, result, inputs=(bin_path,))
         log(f"wrote {json_path} and {png}")
     return result

@@ -3,8 +3,12 @@
 Targets (any combination): ``--bin_dir DIR --targets lfw,cfp_fp,agedb_30`` (insightface .bin sets),
 ``--data_root DIR`` with ``--protocols lfw[,blufr]`` (an LFW-format folder), and for recipes that have it
 ``--templates FILE`` (PFE template fusion). Every result goes to ``OUT_DIR/eval/<target>_result.json`` where
-``<target>`` is ``<name>.bin``, ``<folder>.lfw``, ``<folder>.blufr`` or ``<folder>.templates``: one name per
-result, never shared. ``--save_embeddings true`` adds ``<target>_embeddings.npy`` + ``<target>_images.txt``.
+``<target>`` is ``<name>.bin``, ``<folder>.lfw``, ``<folder>.blufr``, ``<folder>.templates`` or ``ijbb.ijb`` /
+``ijbc.ijb`` (``--ijb_dir DIR [--ijb_target IJBB|IJBC]``, common/evaluation/ijb.py): one name per result, never
+shared. ``--save_embeddings true`` adds ``<target>_embeddings.npy`` + ``<target>_images.txt``.
+After all targets, ``OUT_DIR/eval/report.html`` shows them on one page (common/evaluation/report.py).
+``--onnx FILE`` scores any ONNX face model instead of the recipe's network, on the same protocols, with the
+config's ``preprocess`` (or ``--preprocess {...}``) as its preprocessing (common/deploy/onnx_model.py).
 """
 import os
 
@@ -28,7 +32,7 @@ class Target:
 
     def outputs(self, save_embeddings):
         stem = self.out_json[: -len("_result.json")]
-        files = [self.out_json, stem + "_result_roc.png"]
+        files = [self.out_json, stem + "_result_roc.png", stem + "_result_pairs.npz"]
         return files + ([stem + "_embeddings.npy", stem + "_images.txt"] if save_embeddings else [])
 
 
@@ -62,19 +66,37 @@ def plan_targets(recipe, cfg, protocols=None):
             extra = cfg.get("pairs") if proto == "lfw" else (cfg.get("blufr_config") or SHIPPED_BLUFR)
             targets.append(Target(proto, name, cfg.data_root, out_dir, [cfg.data_root, extra, cfg.get("image_list")]))
     if cfg.get("templates"):
+        if cfg.get("onnx"):
+            raise FaceIdError(f"--templates with --onnx {cfg.onnx}: template fusion needs the model's own uncertainty "
+                              f"output; an ONNX model is scored on --bin_dir / --data_root")
         if "templates" not in recipe.eval_extras:
             raise FaceIdError(f"--templates: {recipe.name} has no template protocol (PFE has)")
         name = os.path.splitext(os.path.basename(os.path.normpath(cfg.templates)))[0]
         targets.append(Target("templates", name, cfg.templates, out_dir, [cfg.templates]))
+    if cfg.get("ijb_dir"):  # IJB-B / IJB-C (common/evaluation/ijb.py): meta files checked here, before any work
+        from common.evaluation.ijb import detect_target, locate
+        from common.protocols.ijb import meta_files, target_info
+
+        meta_dir, _ = locate(cfg.ijb_dir)
+        key, _ = target_info(cfg.get("ijb_target") or detect_target(cfg.ijb_dir))
+        files = meta_files(meta_dir, key)
+        targets.append(Target("ijb", key.lower(), cfg.ijb_dir, out_dir,
+                              [v for k, v in files.items() if k != "1N"] + list((files["1N"] or {}).values())))
     if not targets:
         raise FaceIdError("nothing to evaluate: give --data_root DIR (LFW-format folder) and/or --bin_dir DIR "
-                          "(insightface <target>.bin files)" +
+                          "(insightface <target>.bin files) and/or --ijb_dir DIR (IJB-B / IJB-C)" +
                           (" and/or --templates FILE" if "templates" in recipe.eval_extras else ""))
-    inputs = [p for t in targets for p in t.inputs] + [cfg.get("ckpt_file"), cfg.config]
+    inputs = [p for t in targets for p in t.inputs] + [cfg.get("ckpt_file"), cfg.get("onnx"), cfg.config]
     for t in targets:
         for out in t.outputs(cfg.get("save_embeddings")):
             check_output(out, *inputs)
+    check_output(report_path(cfg), *inputs)
     return targets
+
+
+def report_path(cfg):
+    """``OUT_DIR/eval/report.html``: every target of the run on one page (common/evaluation/report.py)."""
+    return os.path.join(os.path.abspath(cfg.out_dir), "eval", "report.html")
 
 
 def eval_preprocess(cfg):
@@ -101,43 +123,69 @@ def align_template(cfg):
     return value or None
 
 
+def onnx_model(cfg):
+    """``--onnx FILE``: that face model run by ONNX Runtime on the config's preprocessing (``preprocess`` of
+    ``--config``, or ``--preprocess {...}``), its input checked against it (common.deploy.onnx_model); else None."""
+    path = cfg.get("onnx")
+    if not path:
+        return None
+    if cfg.get("ckpt_file"):
+        raise FaceIdError(f"--onnx {path} and --ckpt_file {cfg.ckpt_file}: give one (the ONNX file is the whole model)")
+    if "backend" in (cfg.get("_given") or ()) and cfg.get("backend") != "onnxruntime":
+        print(f"note: --backend {cfg.backend} is not used with --onnx (ONNX Runtime runs the file)", flush=True)
+    from common.deploy.onnx_model import onnx_embedding
+
+    pre = Preprocess.from_config(cfg.preprocess, source=f"{cfg.config}: preprocess"
+                                 if "preprocess" not in (cfg.get("_given") or ()) else "--preprocess")
+    emb = onnx_embedding(os.path.abspath(path), pre.output_size, int(cfg.get("eval_batch_size") or 64))
+    print(f"onnx: {emb.reason}", flush=True)
+    return emb
+
+
 def run(recipe, argv=None, protocols=None, prog=None):
     """Evaluate as ``argv`` says; returns {target key: result dict}."""
     cfg = load(recipe, argv, prog)
     targets = plan_targets(recipe, cfg, protocols)
     prepare(cfg, f"{recipe.name} eval")
+    onnx = onnx_model(cfg)  # --onnx FILE: that model through ONNX Runtime, instead of the recipe's network
     ckpt = cfg.get("ckpt_file")
     if ckpt:
         ckpt = os.path.abspath(ckpt)
-    else:
+    elif not onnx:
         print("WARNING: no --ckpt_file: scoring an UNTRAINED network (random weights, seed "
               f"{cfg.get('seed', 0)}); its numbers say nothing about the model", flush=True)
-    net = inference_net(recipe, cfg, ckpt)
+    net = None if onnx else inference_net(recipe, cfg, ckpt)
     pre, template = eval_preprocess(cfg)
     flip = bool(cfg.get("flip"))
-    if flip and not recipe.flip:
+    if flip and not recipe.flip and not onnx:
         print(f"note: --flip is not used by {recipe.name} ({recipe.flip_note})", flush=True)
         flip = False
     extra = {"model": recipe.name, "backbone": cfg.backbone, "checkpoint": ckpt, "align": template,
-             "config": cfg.config}
-    emb = recipe.embedding_of(net) if recipe.embedding_of else net
-    if (cfg.get("backend") or "mindspore") != "mindspore":
+             "config": cfg.config, "preprocess": dict(Preprocess.from_config(cfg.preprocess).__dict__)}
+    if onnx:
+        extra.update(backbone=None, checkpoint=None, onnx=onnx.path)
+    emb = onnx or (recipe.embedding_of(net) if recipe.embedding_of else net)
+    if not onnx and (cfg.get("backend") or "mindspore") != "mindspore":
         from common.deploy.backends import make_backend
 
         emb = make_backend(emb, Preprocess.from_config(cfg.preprocess).output_size, cfg.backend, batch_size=int(cfg.get("eval_batch_size") or 64),
                            name=f"{recipe.name}:{cfg.backbone}")
         print(f"backend: {emb.backend} ({emb.reason})", flush=True)
-    ctx = dict(cfg=cfg, net=net, emb=emb, pre=pre, batch=int(cfg.get("eval_batch_size") or 64), flip=flip, extra=extra,
+    batch = onnx.batch_size if onnx else int(cfg.get("eval_batch_size") or 64)  # a fixed-batch ONNX: its batch
+    ctx = dict(cfg=cfg, net=net, emb=emb, pre=pre, batch=batch, flip=flip, extra=extra,
                save_embeddings=bool(cfg.get("save_embeddings")))
     results = {}
     for t in targets:
-        runner = recipe.eval_extras.get(t.kind) or RUNNERS[t.kind]
+        runner = (None if onnx else recipe.eval_extras.get(t.kind)) or RUNNERS[t.kind]
         results[t.key] = runner(t, **ctx)
     label = f"checkpoint {ckpt}" if ckpt else "UNTRAINED"
-    print(f"{recipe.name} ({cfg.backbone}, {label}):")
+    print(f"{recipe.name} (ONNX {onnx.path}):" if onnx else f"{recipe.name} ({cfg.backbone}, {label}):")
     print(format_table(results))
     for line in seed_lines(recipe, results):  # the old zoos' result lines, for scripts that grep them
         print(line)
+    from common.evaluation.report import write_report
+
+    print(f"report: {write_report(report_path(cfg), [(t.key, results[t.key], t.out_json) for t in targets])}")
     return results
 
 
@@ -191,7 +239,19 @@ def run_blufr(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
                         embeddings_out=_embeddings_stem(t, save_embeddings))
 
 
-RUNNERS = {"bin": run_bin, "lfw": run_lfw, "blufr": run_blufr}
+def run_ijb(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
+    from common.core.config import read_yaml
+    from common.evaluation.ijb import ijb_set
+
+    template = cfg.get("ijb_align") or (cfg.get("align") if isinstance(cfg.get("align"), str) else None) \
+        or read_yaml(cfg.config).get("align")
+    return ijb_set(emb, pre, t.path, t.name.upper(), t.out_json, batch, flip=flip, template=template,
+                   extra=dict(extra), embeddings_out=_embeddings_stem(t, save_embeddings),
+                   norm_score=bool(cfg.get("ijb_norm_score", True)),
+                   detector_score=bool(cfg.get("ijb_detector_score", True)))
+
+
+RUNNERS = {"bin": run_bin, "lfw": run_lfw, "blufr": run_blufr, "ijb": run_ijb}
 
 
 def format_table(results):
@@ -221,5 +281,9 @@ def _row(key, r):
         acc = f"{_pct(r['accuracy_mean'])} +- {_pct(r['accuracy_std'])}"
         return (key, str(r.get("pairs", "")), "-" if r.get("flip") else acc, acc if r.get("flip") else "-",
                 _pct(r.get("100%-EER")), _pct(r.get("auc")))
+    if r.get("protocol") == "ijb":  # IJB-B / IJB-C
+        tar = r["tar_at_far"]
+        return (key, str(r["counts"]["pairs_scored"]), f"TAR@1e-4 {_pct(tar['0.0001'])}",
+                f"TAR@1e-5 {_pct(tar['1e-05'])}", f"rank-1 {_pct(r.get('rank1'))}", f"{r['auc']:.4f}")
     parts = [f"{k} {_pct(v['accuracy_mean'])}" for k, v in r.items() if isinstance(v, dict) and "accuracy_mean" in v]
     return (key, str(r.get("pairs", "")), ", ".join(parts) or "-", "-", "-", "-")

@@ -5,11 +5,13 @@ import sys
 from common.core import distributed
 from common.core.config import load_config, print_config
 from common.core.errors import FaceIdError
+from common.core.paths import RunLock, writable_dir
 from common.core.runtime import prepare
 from common.data.transforms import Preprocess
 from common.data.assembly import source_name, training_data
 from common.heads.shards import checkpoint_manager
 from common.nets import build_backbone
+from common.train import interrupt
 from common.train.loop import fit
 from common.train.verification import VerificationCallback
 
@@ -46,15 +48,18 @@ def run(recipe, argv=None, cfg=None):
         f"lr {cfg.lr} x {scale:g}")
     manager = checkpoint_manager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
                                  net_with_loss, printer=log if rank == 0 else None)  # sharded head: per rank
-    result = fit(cfg, net_with_loss, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
-                 rank=rank, world=world, lr_scale=scale, printer=log, manager=manager,
-                 on_epoch_end=verify.on_epoch_end if verify else None,
-                 on_step_end=verify.on_step_end if verify else None)
+    with interrupt.deferred():  # Ctrl-C / SIGTERM: finish the step, checkpoint, one line, exit 130 / 143
+        result = fit(cfg, net_with_loss, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
+                     rank=rank, world=world, lr_scale=scale, printer=log, manager=manager,
+                     on_epoch_end=verify.on_epoch_end if verify else None,
+                     on_step_end=verify.on_step_end if verify else None)
     result["verification"] = verify.history
     result["backbone"] = backbone
     report(log, result, bad)
     if recipe.train_extras:
         recipe.train_extras(cfg, net_with_loss, result, log)
+    for lock in cfg.get("_locks", ()):
+        lock.release()
     return result
 
 
@@ -76,6 +81,12 @@ def start(cfg):
     rank, world = distributed.init(cfg.device_target)
     cfg.out_dir = os.path.abspath(cfg.out_dir)
     cfg.ckpt_dir = os.path.abspath(cfg.get("ckpt_dir") or os.path.join(cfg.out_dir, "ckpt"))
+    # outputs checked before any work: both folders created and probed; one run per folder (rank 0 holds the lock)
+    writable_dir(cfg.out_dir, "--out_dir")
+    writable_dir(cfg.ckpt_dir, "--ckpt_dir")
+    if rank == 0:
+        folders = [cfg.out_dir] + ([] if cfg.ckpt_dir.startswith(cfg.out_dir + os.sep) else [cfg.ckpt_dir])
+        cfg["_locks"] = [RunLock(d, "--out_dir" if d == cfg.out_dir else "--ckpt_dir").acquire() for d in folders]
     log = Tee(os.path.join(cfg.out_dir, "logs", f"train_rank{rank}.log"))
     if rank == 0:
         print_config(cfg, f"{os.path.basename(sys.argv[0])} (world size {world})")
@@ -114,5 +125,7 @@ def save_config(cfg, path):
 
 def report(log, result, bad):
     """The closing line of a training run."""
+    if result.get("steps_run") == 0:
+        return
     log(f"training done: final loss {result['loss']:.4f}, checkpoint {result['checkpoint']}, "
         f"{len(bad)} undecodable image(s) skipped")

@@ -47,10 +47,13 @@ class DepthWiseBlock(nn.Cell):
 class MBF(nn.Cell):
     """insightface MobileFaceNet: ``blocks`` residual repeats per stage, stem width 64 * ``scale``."""
 
-    def __init__(self, embedding_size=512, blocks=(1, 4, 6, 2), scale=2):
+    def __init__(self, embedding_size=512, blocks=(1, 4, 6, 2), scale=2, input_size=(3, 112, 112)):
         super().__init__()
+        from common.nets.mobilefacenet import gdc_kernel
+
         self.embedding_size = int(embedding_size)
-        self.input_size = (3, 112, 112)
+        self.input_size = tuple(int(v) for v in input_size)
+        k = gdc_kernel(self.input_size)  # 7x7 at 112x112: the last feature map
         c1, c2 = 64 * scale, 128 * scale
         layers = [ConvBN(3, c1, 3, 2)]
         if blocks[0] == 1:
@@ -65,7 +68,7 @@ class MBF(nn.Cell):
         layers += [DepthWiseBlock(c2, c2, 256, residual=True) for _ in range(blocks[3])]
         layers.append(ConvBN(c2, 512, 1))
         self.body = nn.SequentialCell(layers)
-        self.gdc = ConvBN(512, 512, 7, group=512, linear=True, padding=0)
+        self.gdc = ConvBN(512, 512, k, group=512, linear=True, padding=0)
         self.fc = nn.Dense(512, self.embedding_size, has_bias=False, weight_init=HeNormal(mode="fan_out"))
         self.features = nn.BatchNorm1d(self.embedding_size, eps=1e-5)
 
@@ -73,13 +76,13 @@ class MBF(nn.Cell):
         return self.features(self.fc(ops.flatten(self.gdc(self.body(x)))))
 
 
-@BACKBONES.register(input_size=(3, 112, 112))
-def mbf(embedding_size=512, blocks=(1, 4, 6, 2), scale=2):
+@BACKBONES.register(input_size=(3, 112, 112), any_size=True)
+def mbf(embedding_size=512, blocks=(1, 4, 6, 2), scale=2, input_size=(3, 112, 112)):
     """insightface arcface_torch ``mbf`` (w600k_mbf): blocks (1, 4, 6, 2), scale 2, 512-d."""
-    return MBF(embedding_size, tuple(blocks), int(scale))
+    return MBF(embedding_size, tuple(blocks), int(scale), input_size)
 
 
-@BACKBONES.register(input_size=(3, 112, 112))
-def mbf_large(embedding_size=512, blocks=(2, 8, 12, 4), scale=4):
+@BACKBONES.register(input_size=(3, 112, 112), any_size=True)
+def mbf_large(embedding_size=512, blocks=(2, 8, 12, 4), scale=4, input_size=(3, 112, 112)):
     """insightface arcface_torch ``mbf_large``: blocks (2, 8, 12, 4), scale 4, 512-d."""
-    return MBF(embedding_size, tuple(blocks), int(scale))
+    return MBF(embedding_size, tuple(blocks), int(scale), input_size)

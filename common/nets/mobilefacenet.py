@@ -2,6 +2,8 @@
 
 conv3x3 s2 (64) -> depthwise 3x3 (64) -> inverted-residual bottlenecks [t, c, n, s] ->
 conv1x1 (512) -> 7x7 depthwise linear "GDC" -> conv1x1 linear (512 -> D) + BN -> (N, D).
+The GDC kernel covers the whole last feature map (input / 16, rounded up): ``input_size=(3, 112, 96)`` (the
+SphereFace crop, as Xiaoccer/MobileFaceNet_Pytorch) gives a 7x6 GDC.
 Every conv is bias-free and followed by BN; PReLU after the non-linear ones. Convs He-normal (fan_out).
 """
 from mindspore import nn, ops
@@ -18,7 +20,7 @@ class ConvBN(nn.Cell):
 
     def __init__(self, cin, cout, k, stride=1, depthwise=False, linear=False):
         super().__init__()
-        layers = [nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=(k // 2 if k == 3 else 0),
+        layers = [nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=(1 if k == 3 else 0),
                             group=cin if depthwise else 1, has_bias=False,
                             weight_init=HeNormal(mode="fan_out")),
                   nn.BatchNorm2d(cout)]
@@ -48,17 +50,17 @@ class Bottleneck(nn.Cell):
 class MobileFaceNet(nn.Cell):
     """MobileFaceNet with the given bottleneck table and embedding size."""
 
-    def __init__(self, embedding_size=128, bottlenecks=BOTTLENECKS):
+    def __init__(self, embedding_size=128, bottlenecks=BOTTLENECKS, input_size=(3, 112, 112)):
         super().__init__()
         self.embedding_size = int(embedding_size)
-        self.input_size = (3, 112, 112)
+        self.input_size = tuple(int(v) for v in input_size)
         layers = [ConvBN(3, 64, 3, 2), ConvBN(64, 64, 3, depthwise=True)]
         cin = 64
         for t, c, n, s in bottlenecks:
             for i in range(n):
                 layers.append(Bottleneck(cin, c, s if i == 0 else 1, t))
                 cin = c
-        layers += [ConvBN(cin, 512, 1), ConvBN(512, 512, 7, depthwise=True, linear=True),
+        layers += [ConvBN(cin, 512, 1), ConvBN(512, 512, gdc_kernel(self.input_size), depthwise=True, linear=True),
                    ConvBN(512, self.embedding_size, 1, linear=True)]
         self.body = nn.SequentialCell(layers)
 
@@ -66,7 +68,19 @@ class MobileFaceNet(nn.Cell):
         return ops.flatten(self.body(x))
 
 
-@BACKBONES.register(input_size=(3, 112, 112))
-def mobilefacenet(embedding_size=128):
-    """MobileFaceNet of the MindSpore CosFace recipe, input 3x112x112."""
-    return MobileFaceNet(embedding_size)
+def gdc_kernel(input_size, strides=4):
+    """(kh, kw) of the global depthwise conv: the feature map after ``strides`` stride-2 3x3 convs (pad 1)."""
+    if len(input_size) != 3 or int(input_size[0]) != 3:
+        raise ValueError(f"MobileFaceNet takes RGB input (3, H, W), got input_size {tuple(input_size)}")
+    h, w = int(input_size[1]), int(input_size[2])
+    for _ in range(strides):
+        h, w = (h + 1) // 2, (w + 1) // 2
+    if h < 1 or w < 1 or int(input_size[1]) < 16 or int(input_size[2]) < 16:
+        raise ValueError(f"input_size {tuple(input_size)} is too small for MobileFaceNet (at least 16x16)")
+    return h, w
+
+
+@BACKBONES.register(input_size=(3, 112, 112), any_size=True)
+def mobilefacenet(embedding_size=128, input_size=(3, 112, 112)):
+    """MobileFaceNet of the MindSpore CosFace recipe, input 3x112x112 (any (3, H, W): GDC kernel H/16 x W/16)."""
+    return MobileFaceNet(embedding_size, input_size=input_size)

@@ -48,11 +48,15 @@ def score_lfw_pairs(mu, sigma_sq, names, pairs_path):
     from common.protocols import lfw
     from common.protocols.roc import roc_metrics
 
+    from common.protocols.sanity import check_finite
+
     try:
         pairs = lfw.read_pairs(pairs_path)
         rows = lfw.pair_indices(names, pairs, pairs_path)
     except ValueError as exc:
         raise FaceIdError(str(exc)) from None
+    check_finite(mu, "mu", rows, names)           # NaN / inf refused naming the rows, as on every path
+    check_finite(sigma_sq, "sigma_sq", rows, names)
     out = {"protocol": "lfw", "pairs": len(rows), "images": len(names), "embedding_dim": int(mu.shape[1]),
            "mean_sigma_sq": float(np.mean(sigma_sq)), "roc": {}}
     for name, scores in pair_scores(mu, sigma_sq, rows).items():

@@ -39,6 +39,8 @@ class Recipe:
     flip_note: str = ""            # why not, when it does not
     eval_lines: object = None      # (mean, std) -> extra result lines of the old zoo's eval log (e.g. CosFace's AVE)
     verification_lines: object = None  # (mean, std) -> the same for the training-time verification log
+    zoo_checkpoints: dict = field(default_factory=dict)  # old MindSpore zoo checkpoint kind -> (YAML name,
+    #                                  rename(old name, ctx) -> new name | None): python -m common.convert_zoo_ckpt
 
     @property
     def folder(self):

@@ -33,7 +33,7 @@ class Embedder:
         """float32 NCHW (already preprocessed) -> (N, D) float32 embeddings."""
         from common.evaluation.embed import extract_arrays
 
-        return extract_arrays(self.net, arrays, batch_size)
+        return extract_arrays(self.net, arrays, getattr(self.net, "batch_size", None) or batch_size)
 
 
 def load_embedder(model, ckpt_file=None, config=None, overrides=None):

@@ -4,7 +4,8 @@
         --in OLD.ckpt --out NEW.ckpt [--config YAML]
 
 The old folders (research/cv/LightCNN, research/cv/cosface, research/cv/lresnet100e_ir, research/cv/FaceNet)
-named their layers differently; the networks are the same layer for layer. The mapping below renames the
+named their layers differently; the networks are the same layer for layer. Each model folder's
+``src/zoo_ckpt.py`` (``Recipe.zoo_checkpoints``: kind -> (YAML, rename)) holds the mapping that renames the
 backbone's parameters (optimizer state, step counters and the classifier are left out), then checks the result
 against this zoo's backbone built from the model's recipe (``--config`` picks another YAML of the same model):
 every parameter present with its shape, else one line naming what is missing. The output holds the backbone
@@ -29,21 +30,23 @@ Old names (prefixes ``network.`` / ``backbone.`` of the old training wrappers ar
 """
 import argparse
 import os
-import re
 
 import common.core.env  # noqa: E402,F401  (CPU speed default before mindspore loads)
 
 from common.core.errors import FaceIdError, guard  # noqa: E402
 
-# --model -> (model folder, default YAML of that folder)
-MODELS = {
-    "lightcnn9": ("lightcnn", "lightcnn9.yaml"),
-    "cosface_mobilefacenet": ("cosface", "cosface_mobilefacenet_casia.yaml"),
-    "lresnet100e_ir": ("lresnet100e_ir", "arcface_r100_ms1mv2.yaml"),
-    "facenet_resnet50": ("facenet", "resnet50_fc128.yaml"),
-}
+
+def kinds():
+    """--model choices: {old checkpoint kind: (recipe, YAML name, rename)} from every recipe's ``zoo_checkpoints``."""
+    from common.recipes import contract
+
+    out = {}
+    for name in contract.models():
+        rec = contract.get(name)
+        for kind, (yaml_name, rename) in rec.zoo_checkpoints.items():
+            out[kind] = (rec, yaml_name, rename)
+    return out
 WRAPPERS = ("network.", "backbone.", "_backbone.", "model.")
-BN = r"(gamma|beta|moving_mean|moving_variance)"
 
 
 def _strip(name):
@@ -56,93 +59,17 @@ def _strip(name):
     return name
 
 
-def map_lightcnn9(name, _ctx):
-    if name.startswith("features."):
-        return name
-    if name.startswith("fc1."):
-        return "fc." + name[len("fc1."):]
-    return None
-
-
-_MFN_SINGLE = {"conv1": 0, "dw_conv1": 1, "conv2": 17, "linear7": 18, "linear1": 19}
-_MFN_PART = {"conv": 0, "bn": 1, "prelu": 2}
-# bottleneck cells by attribute name, and by their index in the old 'conv' SequentialCell
-_MFN_BOTTLENECK = {"conv1": (0, 0), "bn1": (0, 1), "prelu1": (0, 2), "conv2": (1, 0), "bn2": (1, 1),
-                   "prelu2": (1, 2), "conv3": (2, 0), "bn3": (2, 1)}
-_MFN_SEQ = list(_MFN_BOTTLENECK.values())
-
-
-def map_cosface_mobilefacenet(name, _ctx):
-    m = re.match(r"^(conv1|dw_conv1|conv2|linear7|linear1)\.(conv|bn|prelu)\.(.+)$", name)
-    if m:
-        return f"body.{_MFN_SINGLE[m.group(1)]}.block.{_MFN_PART[m.group(2)]}.{m.group(3)}"
-    m = re.match(r"^blocks\.(\d+)\.(conv1|bn1|prelu1|conv2|bn2|prelu2|conv3|bn3)\.(.+)$", name)
-    if m:
-        j, k = _MFN_BOTTLENECK[m.group(2)]
-        return f"body.{int(m.group(1)) + 2}.body.{j}.block.{k}.{m.group(3)}"
-    m = re.match(r"^blocks\.(\d+)\.conv\.([0-7])\.(.+)$", name)
-    if m:
-        j, k = _MFN_SEQ[int(m.group(2))]
-        return f"body.{int(m.group(1)) + 2}.body.{j}.block.{k}.{m.group(3)}"
-    return None
-
-
-_IR_BLOCK = {"bn1": 0, "conv1": 1, "bn2": 2, "prelu": 3, "conv2": 4, "bn3": 5}
-
-
-def map_lresnet100e_ir(name, ctx):
-    m = re.match(r"^(conv1|bn1|prelu)\.(.+)$", name)
-    if m:
-        return f"stem.{ {'conv1': 0, 'bn1': 1, 'prelu': 2}[m.group(1)] }.{m.group(2)}"
-    m = re.match(r"^layer([1-4])\.(\d+)\.(.+)$", name)
-    if m:
-        flat = sum(ctx["blocks"][s] for s in range(1, int(m.group(1)))) + int(m.group(2))
-        rest = m.group(3)
-        part = re.match(r"^(bn1|conv1|bn2|prelu|conv2|bn3)\.(.+)$", rest)
-        if part:
-            return f"stages.{flat}.body.{_IR_BLOCK[part.group(1)]}.{part.group(2)}"
-        if rest.startswith("downsample."):
-            return f"stages.{flat}.{rest}"
-        return None
-    if re.match(r"^(bn2|fc|features)\.", name):
-        return name
-    return None
-
-
-def map_facenet_resnet50(name, _ctx):
-    if name.startswith("resnet50_backbone_fc.1."):
-        return "fc." + name[len("resnet50_backbone_fc.1."):]
-    if name.startswith("resnet50_backbone."):
-        rest = name[len("resnet50_backbone."):]
-        if rest.startswith("end_point."):
-            return None
-        return rest.replace("down_sample_layer.", "downsample.")
-    return None
-
-
-MAPPERS = {"lightcnn9": map_lightcnn9, "cosface_mobilefacenet": map_cosface_mobilefacenet,
-           "lresnet100e_ir": map_lresnet100e_ir, "facenet_resnet50": map_facenet_resnet50}
-
-
-def _context(names):
-    """Blocks per IResNet stage, counted from the old names (layer<s>.<i>.*)."""
-    blocks = {s: 0 for s in range(1, 5)}
-    for n in names:
-        m = re.match(r"^layer([1-4])\.(\d+)\.", n)
-        if m:
-            blocks[int(m.group(1))] = max(blocks[int(m.group(1))], int(m.group(2)) + 1)
-    return {"blocks": blocks}
-
-
 def convert(model, old):
     """{old name: array} -> ({new name: array}, [old names left out])."""
-    if model not in MAPPERS:
-        raise FaceIdError(f"--model {model}: unknown (one of {', '.join(MODELS)})")
+    known = kinds()
+    if model not in known:
+        raise FaceIdError(f"--model {model}: unknown (one of {', '.join(sorted(known))})")
+    rename = known[model][2]
     stripped = {_strip(k): (k, v) for k, v in old.items()}
-    ctx = _context(stripped)
+    ctx = {"names": list(stripped)}
     out, skipped = {}, []
     for name, (orig, value) in stripped.items():
-        new = MAPPERS[model](name, ctx)
+        new = rename(name, ctx)
         if new is None:
             skipped.append(orig)
             continue
@@ -153,12 +80,10 @@ def convert(model, old):
 
 
 def backbone_for(model, config=None):
-    from common.recipes import contract as recipes
     from common.core.config import load_config
     from common.nets import build_backbone
 
-    folder, yaml_name = MODELS[model]
-    rec = recipes.get(folder)
+    rec, yaml_name, _ = kinds()[model]
     cfg = load_config(rec.default_config, ["--config", config or rec.config_path(yaml_name)], command="eval")
     return build_backbone(cfg), cfg
 
@@ -199,7 +124,7 @@ def write(path, params):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m common.convert_zoo_ckpt",
                                 description="Old MindSpore model zoo checkpoint -> this zoo's backbone checkpoint")
-    p.add_argument("--model", required=True, choices=sorted(MODELS))
+    p.add_argument("--model", required=True, choices=sorted(kinds()))
     p.add_argument("--in", dest="src", required=True, help="checkpoint written by the old zoo folder")
     p.add_argument("--out", required=True, help="backbone checkpoint to write (eval.py / export.py --ckpt_file)")
     p.add_argument("--config", default=None, help="YAML of the model's folder describing the network "

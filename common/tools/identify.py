@@ -2,6 +2,7 @@
 
     python -m common.identify --model MODEL --ckpt_file CKPT [--config Y] --gallery DIR --probe PHOTO
                               [--top 5] [--out_dir D] [--align TEMPLATE] [--threshold T | --result result.json]
+    python -m common.identify --onnx MODEL.onnx (--config Y | --preprocess '{...}') --gallery DIR --probe PHOTO
 
 The gallery is identity folders ``DIR/<identity>/<photo>``: every photo is detected and aligned like
 ``common.tools.compare`` does (one face per photo: the largest nearest the centre), embedded and L2-normalised; an
@@ -17,8 +18,8 @@ import os
 import common.core.env  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
-from common.tools.compare import (decide, embed_crops, face_crop, get_embedder, template_of,  # noqa: E402
-                            threshold_from_result, write_crop)
+from common.tools.compare import (decide, embed_crops, embedder_of, face_crop, result_threshold,  # noqa: E402
+                                  template_of, untrained, write_crop)
 from common.core.errors import FaceIdError  # noqa: E402
 from common.core.fileio import write_json_atomic  # noqa: E402
 from common.data.images import IMAGE_EXTS  # noqa: E402
@@ -42,7 +43,7 @@ def scan_gallery(root):
 
 def gallery_embeddings(embedder, aligner, gallery, batch=32):
     """-> (identity names, (K, D) unit mean embeddings, per-identity photo counts, skipped [(photo, why)])."""
-    crops, owners, skipped = [], [], []
+    crops, owners, skipped, used = [], [], [], []
     for name, photos in gallery.items():
         for p in photos:
             try:
@@ -52,9 +53,11 @@ def gallery_embeddings(embedder, aligner, gallery, batch=32):
                 continue
             crops.append(crop)
             owners.append(name)
+            used.append(p)
     if not crops:
         raise FaceIdError("gallery: no face found in any gallery photo")
-    emb = np.concatenate([embed_crops(embedder, crops[i:i + batch]) for i in range(0, len(crops), batch)])
+    emb = np.concatenate([embed_crops(embedder, crops[i:i + batch], names=used[i:i + batch])
+                          for i in range(0, len(crops), batch)])
     names = sorted(set(owners))
     owners = np.asarray(owners)
     means, counts = [], []
@@ -67,9 +70,11 @@ def gallery_embeddings(embedder, aligner, gallery, batch=32):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m common.identify", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", default=None, help="zoo model name (with --ckpt_file), or give --onnx")
     ap.add_argument("--ckpt_file", default=None)
     ap.add_argument("--config", default=None)
+    ap.add_argument("--onnx", default=None, help="any ONNX face model instead of --model/--ckpt_file (ONNX Runtime)")
+    ap.add_argument("--preprocess", default=None, help="--onnx: its preprocessing as YAML (default: --config's)")
     ap.add_argument("--gallery", required=True, help="identity folders DIR/<identity>/<photo>")
     ap.add_argument("--probe", required=True, help="the photo to identify")
     ap.add_argument("--probe_face", type=int, default=None, help="face of the probe (0-based, left to right)")
@@ -89,12 +94,14 @@ def run(args, embedder=None):
     if args.top < 1:
         raise FaceIdError(f"--top {args.top}: must be at least 1")
     gallery = scan_gallery(args.gallery)
-    embedder = embedder or get_embedder(args.model, args.ckpt_file, args.config)
+    embedder = embedder or embedder_of(args)
+    if args.threshold is None and args.result:   # before any photo is read
+        result_threshold(args, embedder)
     template = template_of(embedder, args.align)
     aligner = Aligner(template, min_face=args.min_face)
     probe_crop, probe_info = face_crop(aligner, args.probe, args.probe_face)
     names, means, counts, skipped = gallery_embeddings(embedder, aligner, gallery)
-    probe = embed_crops(embedder, [probe_crop])[0]
+    probe = embed_crops(embedder, [probe_crop], names=[args.probe])[0]
     scores = means @ probe
     order = np.argsort(-scores, kind="stable")[:args.top]
     ranking = [{"rank": r + 1, "identity": names[i], "cosine_similarity": float(scores[i]), "photos": counts[i]}
@@ -102,7 +109,7 @@ def run(args, embedder=None):
     if args.threshold is not None:
         threshold, source = float(args.threshold), "--threshold"
     elif args.result:
-        threshold, source = threshold_from_result(args.result)
+        threshold, source = result_threshold(args, embedder)
     else:
         threshold, source = None, None
     best = ranking[0]
@@ -112,6 +119,7 @@ def run(args, embedder=None):
     stem = os.path.splitext(os.path.basename(args.probe))[0]
     probe_info["aligned_crop"] = write_crop(os.path.join(args.out_dir, f"probe_{stem}_{template}.png"), probe_crop)
     out = {"model": args.model, "checkpoint": os.path.abspath(args.ckpt_file) if args.ckpt_file else None,
+           "onnx": os.path.abspath(args.onnx) if getattr(args, "onnx", None) else None,
            "template": template, "probe": probe_info, "gallery": os.path.abspath(args.gallery),
            "identities": len(names), "ranking": ranking, "threshold": threshold, "threshold_source": source,
            "decision": verdict, "skipped_gallery_photos": skipped}
@@ -124,7 +132,7 @@ def run(args, embedder=None):
         print(f"  {r['rank']}. {r['identity']:<24s} cosine {r['cosine_similarity']:.4f}  ({r['photos']} photos)")
     if threshold is not None:
         print(f"decision: {verdict} (threshold {threshold:.4f} from {source})")
-    if not args.ckpt_file:
+    if untrained(args):
         print("WARNING: no --ckpt_file: an untrained network; the ranking says nothing about identity")
     print(f"wrote {json_path}")
     return out

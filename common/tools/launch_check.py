@@ -76,14 +76,13 @@ def check_export(cfg, model):
 
 def check_device(cfg, device_id=None):
     """The device this run will use; refuses one the installed build cannot run. Returns the printed lines."""
-    from common.core.env import installed_device, resolve_device
+    from common.core.env import device_problem, installed_device, resolve_device
 
     have = installed_device()
     asked = cfg.get("device_target", "auto")
     target = resolve_device(asked)
     if target in ("Ascend", "GPU") and target != have:
-        raise FaceIdError(f"--device_target {target}: the installed MindSpore build runs on {have}, not {target} "
-                          f"(install the MindSpore build for {target}, or use the {have} launcher)")
+        raise FaceIdError(f"--device_target {target}: {device_problem(target)} (or use the {have} launcher)")
     lines = [f"device: {target}" + (" (device_target auto: what the installed MindSpore runs on here)"
                                     if target == have and str(asked).lower() in ("auto", "none") else "")]
     if device_id not in (None, "") and target == "CPU":

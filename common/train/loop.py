@@ -16,6 +16,8 @@ from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
 from common.train.checkpoint import CheckpointManager
 from common.train.progress import Progress
+from common.train import interrupt
+from common.train import curves as train_curves
 
 
 class NonFiniteLoss(FaceIdError):
@@ -68,16 +70,22 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
     global_step = start_epoch * steps_per_epoch + start_step
     progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world,
                         seed_lines=True)
+    curves = train_curves.for_run(cfg, progress, rank, printer)  # OUT_DIR/logs/curves.png at each epoch end + end
     # periodic work (epoch set-up, checkpoints, verification) runs between progress.pause() and .resume(): it is
     # left out of img/s and added to the ETA; the wait for each batch is timed as the 'data x%' share
     save_every = int(cfg.get("save_every_steps", 0) or 0)
     max_steps = int(cfg.get("max_steps", 0) or 0)  # stop (with a checkpoint) after this many global steps
     last_ckpt, last_loss = resumed or manager.latest(), float("nan")
+    if max_steps and global_step >= max_steps:  # max_steps N: stop AT global step N; a run already there trains none
+        printer(f"already at step {global_step} (max_steps {max_steps}): nothing to train; checkpoint {last_ckpt}")
+        return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net,
+                "steps_run": 0}
     for epoch in range(start_epoch, epochs):
         skip = start_step if epoch == start_epoch else 0
         progress.pause()
         data, steps = dataset_fn(epoch, skip)
         batches = data.create_tuple_iterator()
+        interrupt.rearm()  # MindSpore's iterator installs its own SIGINT handler (Ctrl-C -> SIGTERM)
         progress.resume()
         step_in_epoch = skip
         while True:
@@ -99,15 +107,20 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             progress.update(global_step, epoch, epochs, step_in_epoch, steps_per_epoch, last_loss,
                             float(lr[min(global_step - 1, len(lr) - 1)]))
             stop = bool(max_steps) and global_step >= max_steps
+            signum = interrupt.requested()  # SIGINT / SIGTERM: this step is done; checkpoint it and stop
             progress.pause()
             if manager.writes(rank) and step_in_epoch < steps_per_epoch and (
-                    stop or save_every and global_step % save_every == 0):
+                    stop or signum or save_every and global_step % save_every == 0):
                 last_ckpt = manager.save(train_net, epoch, step_in_epoch, global_step, num_classes)
             if on_step_end is not None:
                 on_step_end(global_step, epoch, train_net)
             progress.resume()
+            if signum:
+                _interrupted(signum, manager, rank, train_net, epoch, step_in_epoch, steps_per_epoch, global_step,
+                             num_classes, last_ckpt)
             if stop and step_in_epoch < steps_per_epoch:
                 printer(f"stopped at step {global_step} (max_steps); resume with --resume true")
+                curves.draw()
                 distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
                 return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step,
                         "train_net": train_net}
@@ -119,9 +132,18 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             printer(f"epoch {epoch + 1} done, checkpoint {last_ckpt}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, train_net)
+        curves.draw()
         progress.resume()
         if max_steps and global_step >= max_steps:
             break
     distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
     return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
 
+
+def _interrupted(signum, manager, rank, train_net, epoch, step_in_epoch, steps_per_epoch, global_step, num_classes,
+                 last_ckpt):
+    """Raise Interrupted after step ``global_step`` (an epoch's last step gets its epoch-end checkpoint here)."""
+    if manager.writes(rank) and step_in_epoch >= steps_per_epoch:
+        last_ckpt = manager.save(train_net, epoch + 1, 0, global_step, num_classes)
+    raise interrupt.Interrupted(f"interrupted at step {global_step}; checkpoint {last_ckpt}; resume with "
+                                f"{interrupt.resume_command()}", interrupt.exit_code(signum))

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+SCHEDULES = ("step", "multistep", "cosine", "constant")  # the lr_schedule names build_lr knows (--help lists them)
+
 
 def build_lr(kind, lr, epochs, steps_per_epoch, gamma=0.1, step_epochs=10, milestones=(),
              warmup_epochs=0.0, warmup_lr=0.0, min_lr=0.0):
@@ -31,7 +33,7 @@ def build_lr(kind, lr, epochs, steps_per_epoch, gamma=0.1, step_epochs=10, miles
     elif kind == "constant":
         out = np.full(total, lr, dtype=np.float64)
     else:
-        raise ValueError(f"unknown lr schedule '{kind}' (step, multistep, cosine, constant)")
+        raise ValueError(f"unknown lr schedule '{kind}' ({', '.join(SCHEDULES)})")
     warm = int(warmup_epochs * steps_per_epoch)
     if warm > 0:
         out = out.astype(np.float64)

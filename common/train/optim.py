@@ -13,6 +13,8 @@ Parameters no rule matches get lr x1 and the optimizer's weight decay.
 """
 from mindspore import nn
 
+OPTIMIZERS = ("sgd", "adam", "adamw")  # the optimizer names build_optimizer knows (--help lists them)
+
 
 def _matches(rule, name):
     m = rule["match"]
@@ -44,4 +46,4 @@ def build_optimizer(kind, params, lr, weight_decay=0.0, momentum=0.9, rules=(), 
         return nn.Adam(groups, learning_rate=base_lr, loss_scale=loss_scale)
     if kind == "adamw":
         return nn.AdamWeightDecay(groups, learning_rate=base_lr)
-    raise ValueError(f"unknown optimizer '{kind}' (sgd, adam, adamw)")
+    raise ValueError(f"unknown optimizer '{kind}' ({', '.join(OPTIMIZERS)})")

@@ -38,6 +38,7 @@ class Progress:
         self.paused_window = self.paused_total = 0.0
         self.wait_window = 0.0
         self._pause_at = self._data_at = None
+        self.history = []  # one record per printed line, the numbers it shows unrounded (common/train/curves.py)
 
     # ---- where the time goes
     def data_start(self):
@@ -78,6 +79,8 @@ class Progress:
                 f"[{global_step}/{self.total}] loss {self.loss_sum / self.loss_n:.4f} lr {lr:.3g} "
                 f"{rate:.1f} img/s data {data:.0f}% eta {fmt_time(eta)}")
         self.printer(line)
+        self.history.append({"global_step": int(global_step), "epoch": epoch + 1, "loss": self.loss_sum / self.loss_n,
+                             "lr": float(lr), "img_s": rate, "data_pct": data})
         if self.seed_lines:
             for extra in seedlog.progress_lines(epoch + 1, step_in_epoch, loss, 1000.0 * window / steps):
                 self.printer(extra)

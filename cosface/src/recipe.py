@@ -3,6 +3,7 @@ import os
 
 from common.recipes.margin import margin_recipe
 from common.recipes.contract import register
+from cosface.src import zoo_ckpt
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -13,4 +14,6 @@ def eval_lines(mean, std):
 
 
 RECIPE = register(margin_recipe("cosface", os.path.join(CONFIGS, "cosface_sphere64_casia.yaml"),
-                                eval_lines=eval_lines))
+                                eval_lines=eval_lines,
+                                zoo_checkpoints={"cosface_mobilefacenet": ("cosface_mobilefacenet_casia.yaml",
+                                                                           zoo_ckpt.rename)}))

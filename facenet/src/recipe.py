@@ -5,7 +5,7 @@ import os
 from common.core.errors import FaceIdError
 from common.evaluation.seedlog import lfw_accuracy_line
 from common.recipes.contract import Recipe, register
-from facenet.src import nets  # noqa: F401  (registers the FaceNet backbones in common.nets.BACKBONES)
+from facenet.src import nets, zoo_ckpt  # noqa: F401  (registers the FaceNet backbones in common.nets.BACKBONES)
 from facenet.src.model import L2Normalized, TripletNet, build_loss
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -38,4 +38,5 @@ def seed_lines(mean, std):
 
 RECIPE = register(Recipe(name="facenet", default_config=os.path.join(CONFIGS, "facenet_vggface2.yaml"),
                          build_train=build_train, build_inference=build_inference, data="pk",
-                         prepare_train=prepare_train, eval_lines=seed_lines, verification_lines=seed_lines))
+                         prepare_train=prepare_train, eval_lines=seed_lines, verification_lines=seed_lines,
+                         zoo_checkpoints={"facenet_resnet50": ("resnet50_fc128.yaml", zoo_ckpt.rename)}))

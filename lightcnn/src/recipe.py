@@ -4,6 +4,7 @@ import os
 from mindspore import nn
 
 from common.recipes.contract import Recipe, register
+from lightcnn.src import zoo_ckpt
 from lightcnn.src.lightcnn import LightCNNClassifier  # registers lightcnn9/29/29v2 in common.nets.BACKBONES
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -17,4 +18,5 @@ def build_train(cfg, backbone, num_classes):
 
 
 RECIPE = register(Recipe(name="lightcnn", default_config=os.path.join(CONFIGS, "lightcnn9.yaml"),
-                         build_train=build_train))
+                         build_train=build_train,
+                         zoo_checkpoints={"lightcnn9": ("lightcnn9.yaml", zoo_ckpt.rename)}))

@@ -15,7 +15,7 @@ from common.align.boxes import nms  # noqa: E402
 from common.align.weights import WEIGHTS, expected_shapes, load_weights  # noqa: E402
 from common.core.errors import FaceIdError  # noqa: E402
 
-PHOTOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "fixtures", "raw_photos")
+PHOTOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "raw_photos")
 TWO_FACES = {"two_people.jpg", "longoria-cooper.jpg"}          # SOURCES.md
 ALL = sorted(f for f in os.listdir(PHOTOS) if not f.endswith(".md"))
 

@@ -14,7 +14,7 @@ from common.align.templates import (ARCFACE_112, TEMPLATES, apply_points, box_tr
                                     similarity_transform, warp)
 from common.core.errors import FaceIdError  # noqa: E402
 
-PHOTOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "fixtures", "raw_photos")
+PHOTOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "raw_photos")
 ALL = sorted(f for f in os.listdir(PHOTOS) if not f.endswith(".md"))
 
 

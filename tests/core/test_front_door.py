@@ -108,7 +108,7 @@ def test_input_size_rule_refuses_a_mismatch_before_building():
         build_backbone(cfg)
 
 
-@pytest.mark.parametrize("module", ["common.evaluation.scoring", "common.data.synthetic", "common.tools.import_weights",
+@pytest.mark.parametrize("module", ["common.evaluate", "common.data.synthetic", "common.import_weights",
                                     "common.align"])
 def test_python_m_tools_work_from_any_directory(module, tmp_path):
     """`pip install -e .` (scripts/setup.sh) makes the package importable without PYTHONPATH or the repo as cwd."""

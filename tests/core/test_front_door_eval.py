@@ -57,7 +57,7 @@ def test_untrained_warning_no_collision_and_saved_embeddings_round_trip(data, tm
     assert folder["checkpoint"] is None and folder["flip"] is False
     # the saved embeddings, scored again by the standalone tool, give the same numbers
     out = tmp_path / "again.json"
-    q = _run(["-m", "common.evaluation.scoring", "--protocol", "lfw", "--embeddings", ev / "lfw.lfw_embeddings.npy",
+    q = _run(["-m", "common.evaluate", "--protocol", "lfw", "--embeddings", ev / "lfw.lfw_embeddings.npy",
               "--list", ev / "lfw.lfw_images.txt", "--pairs", data / "data" / "test" / "pairs.txt", "--out", out],
              cwd=tmp_path)
     assert q.returncode == 0, q.stderr[-2000:]
@@ -66,7 +66,7 @@ def test_untrained_warning_no_collision_and_saved_embeddings_round_trip(data, tm
         assert again[key] == pytest.approx(folder[key], abs=1e-9), key
     binr = json.loads((ev / "lfw.bin_result.json").read_text())
     out = tmp_path / "again_bin.json"
-    q = _run(["-m", "common.evaluation.scoring", "--protocol", "bin", "--embeddings", ev / "lfw.bin_embeddings.npy",
+    q = _run(["-m", "common.evaluate", "--protocol", "bin", "--embeddings", ev / "lfw.bin_embeddings.npy",
               "--flip_embeddings", ev / "lfw.bin_flip_embeddings.npy", "--pairs", data / "bins" / "lfw.bin",
               "--out", out], cwd=tmp_path)
     assert q.returncode == 0, q.stderr[-2000:]

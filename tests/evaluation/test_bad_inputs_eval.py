@@ -118,7 +118,7 @@ def _one_line(exc):
 
 def _cli(*args, cwd=None):
     """``python -m common.evaluate`` from another folder: (returncode, stdout, stderr)."""
-    p = subprocess.run([PY, "-m", "common.evaluation.scoring", *args], cwd=cwd or ROOT, capture_output=True, text=True,
+    p = subprocess.run([PY, "-m", "common.evaluate", *args], cwd=cwd or ROOT, capture_output=True, text=True,
                        timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
     return p.returncode, p.stdout, p.stderr
 
@@ -496,9 +496,12 @@ def test_pfe_preprocess_resizes_exactly_no_cheek_patch(tmp_path):
             path = str(tmp_path / f"{h}x{w}.png")
             cv2.imwrite(path, bgr)
             x = pre.eval_array(path)
-            # independent reference: the whole photo resized to 96x112 (no crop), RGB, (x - 127.5) / 128
-            interp = cv2.INTER_AREA if h > 112 else cv2.INTER_LINEAR
-            ref = cv2.resize(bgr, (96, 112), interpolation=interp)[:, :, ::-1].astype(np.float32)
+            # independent reference: the photo's centred 112:96 window (never squashed; the whole photo when it
+            # is 112:96 already), resized to 96x112, RGB, (x - 127.5) / 128
+            keep = int(round(w * 112 / 96)) if h * 96 > w * 112 else h
+            top = (h - keep) // 2
+            interp = cv2.INTER_AREA if keep > 112 else cv2.INTER_LINEAR
+            ref = cv2.resize(bgr[top:top + keep], (96, 112), interpolation=interp)[:, :, ::-1].astype(np.float32)
             np.testing.assert_allclose(x, ((ref - 127.5) / 128.0).transpose(2, 0, 1), atol=1e-6)
 
 

@@ -124,8 +124,8 @@ def runs(tmp_path_factory, state):
     _msrun(2, [two, state[0], 0, STEPS, "-", 30], two / "log")
     main = two / "ckpt" / f"pfc-e0-s{STEPS}.ckpt"
     merged = root / "merged.ckpt"
-    run([sys.executable, "-m", "common.heads.shards", "merge", str(main), "--out", str(merged)], cwd=ROOT)
-    run([sys.executable, "-m", "common.heads.shards", "split", str(merged), "--world", "4", "--out_dir",
+    run([sys.executable, "-m", "common.head_shards", "merge", str(main), "--out", str(merged)], cwd=ROOT)
+    run([sys.executable, "-m", "common.head_shards", "split", str(merged), "--world", "4", "--out_dir",
          str(root / "split4")], cwd=ROOT)
     _msrun(4, [four, state[0], STEPS, STEPS, root / "split4" / "merged.ckpt"], four / "log")
     return {"two": two, "four": four, "main": main, "merged": merged, "split": root / "split4"}

@@ -45,7 +45,7 @@ def test_hostile_pth_refused_and_nothing_runs(tmp_path, writer):
         torch_zip.load(str(path))
     assert not marker.exists()
     # the command line: one line on stderr naming the file, exit status 2, no output file, still nothing ran
-    run = subprocess.run([sys.executable, "-m", "common.tools.import_weights", "--from", "arcface_torch", "--arch",
+    run = subprocess.run([sys.executable, "-m", "common.import_weights", "--from", "arcface_torch", "--arch",
                           "iresnet50", "--in", str(path), "--out", str(tmp_path / "out.ckpt")],
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 2

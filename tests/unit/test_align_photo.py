@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from common.align import MTCNN, read_photo  # noqa: E402
 from common.core.errors import FaceIdError  # noqa: E402
 
-PHOTOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "fixtures", "raw_photos")
+PHOTOS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "raw_photos")
 
 
 def test_rgba_png_is_composited_over_white(tmp_path):

@@ -1,6 +1,10 @@
 """Bring your weights: published face-recognition weights -> MindSpore checkpoints of the zoo's networks.
 
     python -m common.import_weights --from FORMAT --arch NAME --in FILE --out model.ckpt [--allow_missing NAMES]
+    python -m common.import_weights --from torch --arch mobilefacenet --input_size 112x96 --in 068.ckpt --out_dir D
+
+``--out_dir D`` writes a model bundle (``D/model.ckpt``, ``D/config.yaml``, ``D/MODEL_CARD.md``; see ``bundle``)
+that every entry takes as ``--config D/config.yaml --ckpt_file D/model.ckpt``.
 
 One module per concern: readers that never execute code from the file (``torch_zip`` for PyTorch's zip and
 legacy formats, ``tf_checkpoint`` for TF V2 checkpoints, ``onnx_weights`` for ONNX initializers), the layer
@@ -14,6 +18,7 @@ FORMATS = {
     "lightcnn_torch": "common.tools.import_weights.lightcnn_torch",
     "sphereface_torch": "common.tools.import_weights.sphereface_torch",
     "tf_pfe": "common.tools.import_weights.tf_pfe",
+    "torch": "common.tools.import_weights.torch_state",
 }
 
 

@@ -57,5 +57,6 @@ def convert(path, arch, **_):
         notes.append("half-precision (fp16) tensors converted to float32")
     return Imported("arcface_torch", arch, path, params, rows, expected, unused=unused, notes=notes,
                     net_kwargs=kwargs, net=net, preprocess=PREPROCESS,
+                    recipe={"preprocess": {"mean": 127.5, "std": 127.5, "color": "rgb"}, "align": "arcface112"},
                     parity_skip="PyTorch's network code is not part of the zoo; "
                                 "tests/test_import_weights_arcface.py checks parity against an independent one")

@@ -98,10 +98,42 @@ def _where(layer):
     return f"source layer {layer.name} ({layer.kind} {tuple(layer.weight.shape) if layer.weight is not None else ''})"
 
 
+def describe(layer):
+    """``conv (64, 3, 3, 3)`` / ``bn 64`` of a source layer (None: the end of the source)."""
+    if layer is None:
+        return "(end of source)"
+    if layer.kind == "bn":
+        return f"{layer.name}: bn {layer.bn[0].shape[0]}"
+    return f"{layer.name}: {layer.kind} {tuple(layer.weight.shape)}"
+
+
+def describe_slot(slot):
+    if slot is None:
+        return "(end of zoo net)"
+    return f"{slot.prefix}: {slot.kind} {slot.shape[0] if slot.kind == 'bn' else slot.shape}"
+
+
+def counts(items):
+    """``52 conv, 52 bn, 35 prelu, 0 dense`` of source layers or zoo slots."""
+    c = collections.Counter(x.kind for x in items)
+    return ", ".join(f"{c.get(k, 0)} {k}" for k in ("conv", "bn", "prelu", "dense"))
+
+
+TABLE_ROWS = 4  # matched rows shown before the first disagreement
+
+
+def _failure(msg, trace, src, slot):
+    """FaceIdError ``msg`` carrying ``table``: the last matched (source, zoo, "ok") rows and the mismatching one."""
+    exc = FaceIdError(msg)
+    exc.table = trace[-TABLE_ROWS:] + [(describe(src), describe_slot(slot), "MISMATCH")]
+    exc.position = len(trace)
+    return exc
+
+
 def match(layers, slots, origin):
     """-> (params {zoo name: float32 array}, rows [(source, zoo name, shape, note)]); FaceIdError naming
     ``origin`` at the first disagreement."""
-    params, rows = collections.OrderedDict(), []
+    params, rows, trace = collections.OrderedDict(), [], []
     i, pending, prev_kind = 0, None, None
 
     def put(name, value, source, note=""):
@@ -110,14 +142,15 @@ def match(layers, slots, origin):
 
     for k, slot in enumerate(slots):
         src = layers[i] if i < len(layers) else None
+        i0 = i
         if slot.kind in ("conv", "dense"):
             if src is None or src.kind != slot.kind:
                 got = _where(src) if src else "the end of the source network"
-                raise FaceIdError(f"{origin}: zoo layer {slot.prefix} is a {slot.kind} {slot.shape} but the source "
-                                  f"has {got} there; is --arch right?")
+                raise _failure(f"{origin}: zoo layer {slot.prefix} is a {slot.kind} {slot.shape} but the source "
+                                  f"has {got} there; is --arch right?", trace, src, slot)
             if tuple(src.weight.shape) != slot.shape:
-                raise FaceIdError(f"{origin}: {src.name}: weight {tuple(src.weight.shape)} but zoo layer "
-                                  f"{slot.prefix} needs {slot.shape}; is --arch right?")
+                raise _failure(f"{origin}: {src.name}: weight {tuple(src.weight.shape)} but zoo layer "
+                                  f"{slot.prefix} needs {slot.shape}; is --arch right?", trace, src, slot)
             note = ", ".join(src.notes)
             put(slot.prefix + ".weight", src.weight, src.sources[0] if src.sources else src.name, note)
             if slot.has_bias:
@@ -133,8 +166,8 @@ def match(layers, slots, origin):
             if src is not None and src.kind == "bn" and (src.attached or prev_kind not in ("conv", "dense")):
                 gamma, beta, mean, var = src.bn
                 if gamma.shape != (c,):
-                    raise FaceIdError(f"{origin}: {src.name}: BatchNorm of {gamma.shape[0]} channels where zoo "
-                                      f"layer {slot.prefix} has {c}")
+                    raise _failure(f"{origin}: {src.name}: BatchNorm of {gamma.shape[0]} channels where zoo "
+                                      f"layer {slot.prefix} has {c}", trace, src, slot)
                 notes = list(src.notes)
                 if pending:
                     notes.append(f"folded bias of {pending[1]}")
@@ -156,29 +189,32 @@ def match(layers, slots, origin):
                 put(slot.prefix + ".moving_variance", np.full(c, 1.0 - slot.eps), "(folded)", "var + eps = 1")
             else:
                 got = _where(src) if src else "the end of the source network"
-                raise FaceIdError(f"{origin}: zoo layer {slot.prefix} is a BatchNorm but the source has {got} there")
+                raise _failure(f"{origin}: zoo layer {slot.prefix} is a BatchNorm but the source has {got} there",
+                               trace, src, slot)
             pending = None
         elif slot.kind == "prelu":
             if src is None or src.kind != "prelu":
                 got = _where(src) if src else "the end of the source network"
-                raise FaceIdError(f"{origin}: zoo layer {slot.prefix} is a PReLU but the source has {got} there")
+                raise _failure(f"{origin}: zoo layer {slot.prefix} is a PReLU but the source has {got} there",
+                               trace, src, slot)
             w = src.weight.reshape(-1)
             if w.size == 1 and slot.shape[0] != 1:
                 w = np.full(slot.shape, w[0], np.float32)
             if tuple(w.shape) != slot.shape:
-                raise FaceIdError(f"{origin}: {src.name}: PReLU of {w.size} channels where zoo layer {slot.prefix} "
-                                  f"has {slot.shape[0]}")
+                raise _failure(f"{origin}: {src.name}: PReLU of {w.size} channels where zoo layer {slot.prefix} "
+                                  f"has {slot.shape[0]}", trace, src, slot)
             put(slot.prefix + ".w", w, src.sources[0] if src.sources else src.name, ", ".join(src.notes))
             pending = None
             i += 1
         if pending and slot.kind in ("conv", "dense") and not slot.has_bias:
             nxt = slots[k + 1] if k + 1 < len(slots) else None
             if nxt is None or nxt.kind != "bn":
-                raise FaceIdError(f"{origin}: {pending[1]} has a bias but zoo layer {slot.prefix} has none and no "
-                                  f"BatchNorm follows to take it")
+                raise _failure(f"{origin}: {pending[1]} has a bias but zoo layer {slot.prefix} has none and no "
+                                  f"BatchNorm follows to take it", trace, src, slot)
+        trace.append((describe(layers[i0]) if i > i0 else "(none: identity)", describe_slot(slot), "ok"))
         prev_kind = slot.kind
     if i < len(layers):
         rest = ", ".join(l.name for l in layers[i:i + 4])
-        raise FaceIdError(f"{origin}: {len(layers) - i} source layer(s) left over after the zoo network ({rest}); "
-                          f"is --arch right?")
+        raise _failure(f"{origin}: {len(layers) - i} source layer(s) left over after the zoo network ({rest}); "
+                          f"is --arch right?", trace, layers[i], None)
     return params, rows

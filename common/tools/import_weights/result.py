@@ -27,6 +27,8 @@ class Imported:
     parity: object = None                          # callable(net) -> (relative error, what was compared)
     parity_skip: str = ""                           # why no parity check runs here
     preprocess: str = ""
+    input_size: tuple = ()                          # (C, H, W) the imported network takes
+    recipe: dict = field(default_factory=dict)      # preprocess / align of the source, where the format knows them
 
 
 def backbone(arch, **kwargs):

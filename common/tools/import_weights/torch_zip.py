@@ -260,36 +260,70 @@ def load(path):
     return _load_legacy(path)
 
 
-STATE_KEYS = ("state_dict", "state_dict_backbone", "model", "model_state_dict", "net", "backbone", "module")
+STATE_KEYS = ("state_dict", "net_state_dict", "model_state_dict", "state_dict_backbone", "model", "net", "backbone",
+              "module", "model_state", "weights", "params", "ema", "model_ema")
+MAX_DEPTH = 4
 
 
 def _is_state_dict(obj):
-    return isinstance(obj, dict) and obj and all(isinstance(v, np.ndarray) for k, v in obj.items()
-                                                 if not str(k).endswith("num_batches_tracked"))
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(v, np.ndarray) for k, v in obj.items() if not str(k).endswith("num_batches_tracked"))
+
+
+def _candidates(obj, path=(), depth=0):
+    """Every ``{name: array}`` mapping inside ``obj`` (dicts and lists, ``MAX_DEPTH`` levels) as (path, dict)."""
+    if _is_state_dict(obj):
+        yield path, obj
+        return
+    if depth >= MAX_DEPTH:
+        return
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for k, v in items:
+        if isinstance(v, (dict, list, tuple)):
+            yield from _candidates(v, path + (k,), depth + 1)
+
+
+def _rank(path, sd):
+    """Known key names first (``state_dict``, ``net_state_dict``, ``model`` ...; optimizer state last), then size."""
+    names = [str(p).lower() for p in path]
+    optimizer = any("optim" in n or n in ("state", "param_groups") for n in names)
+    known = any(n in STATE_KEYS or "state_dict" in n for n in names)
+    values = sum(int(np.asarray(v).size) for v in sd.values())
+    return (not optimizer, known, len(sd), values)
+
+
+def _summary(obj):
+    if isinstance(obj, dict):
+        return "{" + ", ".join(f"{k!r}: {type(v).__name__}" for k, v in list(obj.items())[:8]) + \
+            (", ..." if len(obj) > 8 else "") + "}"
+    return type(obj).__name__
 
 
 def state_dict(obj, path):
-    """The ``{name: array}`` inside a loaded object: the object itself or its ``state_dict``/``model``/... entry.
+    """The ``{name: array}`` inside a loaded object: the object itself or the best mapping of tensors found under
+    any key (``state_dict``, ``net_state_dict``, ``model``, ``backbone``, nested), optimizer state never.
 
     A common ``module.`` prefix (DataParallel) is removed. Returns (state dict, notes)."""
     notes = []
     if not _is_state_dict(obj):
-        found = None
-        if isinstance(obj, dict):
-            for key in STATE_KEYS:
-                if _is_state_dict(obj.get(key)):
-                    found = key
-                    break
-        if found is None:
-            keys = list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
-            raise FaceIdError(f"{path}: no state_dict of tensors found (top level: {keys})")
-        others = [str(k) for k in obj if k != found]
-        notes.append(f"weights from entry '{found}'" + (f"; ignored entries: {', '.join(others)}" if others else ""))
-        obj = obj[found]
+        found = sorted(_candidates(obj), key=lambda c: _rank(*c), reverse=True)
+        found = [c for c in found if _rank(*c)[0]] or []
+        if not found:
+            raise FaceIdError(f"{path}: no mapping of tensor names to tensors (a state_dict) anywhere in the file, "
+                              f"{MAX_DEPTH} levels deep (top level: {_summary(obj)})")
+        where, sd = found[0]
+        label = "/".join(str(p) for p in where)
+        others = [str(k) for k in obj if k != where[0]] if isinstance(obj, dict) else []
+        notes.append(f"weights from entry '{label}'" + (f"; ignored entries: {', '.join(others)}" if others else ""))
+        if len(found) > 1:
+            notes.append("other tensor mappings in the file (not used): " +
+                         ", ".join("/".join(str(p) for p in w) + f" ({len(d)} tensors)" for w, d in found[1:4]))
+        obj = sd
     sd = collections.OrderedDict((str(k), v) for k, v in obj.items())
-    if all(k.startswith("module.") for k in sd):
-        sd = collections.OrderedDict((k[len("module."):], v) for k, v in sd.items())
-        notes.append("removed the DataParallel prefix 'module.'")
+    for prefix in ("module.", "_orig_mod."):
+        if sd and all(k.startswith(prefix) for k in sd):
+            sd = collections.OrderedDict((k[len(prefix):], v) for k, v in sd.items())
+            notes.append(f"removed the common prefix '{prefix}'")
     return sd, notes
 
 

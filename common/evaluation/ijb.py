@@ -1,0 +1,248 @@
+"""IJB-B / IJB-C eval target: loose crops aligned from the GIVEN landmarks -> embeddings (+ flips) -> protocol.
+
+``--ijb_dir DIR --ijb_target IJBB|IJBC``: ``DIR/meta`` (or DIR itself) holds the published meta files,
+``DIR/loose_crop`` the images. Each image (line i of ``<p>_name_5pts_score.txt``) is aligned by the similarity
+transform of its 5 landmarks onto the recipe's template (``--ijb_align`` to choose another 5-point template; no
+detection), then goes through the model's own preprocessing; with flip its mirror is embedded too. Scoring:
+:mod:`common.protocols.ijb` (the published rules).
+
+Everything is checked before any image is embedded: the meta files (consistent, both pair classes), every image
+file present, the template a 5-point one, the outputs none of the inputs. An image that cannot be decoded is
+skipped: named on the console and in the result (``unreadable_images``), left out of its template.
+
+``--save_embeddings true``: images are embedded in chunks of :data:`CHUNK`, each chunk written atomically to
+``STEM_cache/chunk_NNNNN.npz`` as soon as it is done (``STEM_cache/manifest.json`` says which model, checkpoint,
+template and preprocessing wrote it); a run that dies continues from the chunks already there (a cache written by
+another model / checkpoint / setting is refused, naming the folder). At the end ``STEM_embeddings.npy`` (and
+``STEM_flip_embeddings.npy``), ``STEM_images.txt`` and, when some image could not be read,
+``STEM_unreadable.txt`` are written, which ``python -m common.evaluate --protocol ijb`` scores back to the same
+numbers; then the chunks are removed.
+"""
+import json
+import os
+import shutil
+import time
+
+import cv2
+import numpy as np
+
+from common.core.errors import FaceIdError
+from common.core.fileio import atomic_write, write_json_atomic, write_text_atomic
+from common.core.paths import check_output
+from common.protocols import ijb
+from common.protocols.plots import result_paths, write_result
+
+CHUNK = 2048  # images per cache file
+
+
+def locate(ijb_dir):
+    """(meta folder, image folder) of an IJB folder: DIR/meta (or DIR) and DIR/loose_crop (or DIR/images)."""
+    if not os.path.isdir(ijb_dir):
+        raise FaceIdError(f"--ijb_dir {ijb_dir}: not a folder")
+    meta = os.path.join(ijb_dir, "meta")
+    meta = meta if os.path.isdir(meta) else ijb_dir
+    for sub in ("loose_crop", "images"):
+        if os.path.isdir(os.path.join(ijb_dir, sub)):
+            return meta, os.path.join(ijb_dir, sub)
+    raise FaceIdError(f"--ijb_dir {ijb_dir}: no loose_crop/ image folder in it")
+
+
+def detect_target(ijb_dir):
+    """IJBB or IJBC, from which ``<p>_face_tid_mid.txt`` the meta folder holds (one line when unclear)."""
+    meta, _ = locate(ijb_dir)
+    found = [k for k, (p, _) in ijb.TARGETS.items() if os.path.isfile(os.path.join(meta, f"{p}_face_tid_mid.txt"))]
+    if len(found) != 1:
+        raise FaceIdError(f"--ijb_dir {ijb_dir}: give --ijb_target IJBB or IJBC ("
+                          f"{'both' if found else 'neither'} ijbb_/ijbc_ meta files found in {meta})")
+    return found[0]
+
+
+def landmark_template(name):
+    """The alignment template for IJB: it must place 5 landmarks (a box template cannot use them)."""
+    from common.align.templates import TEMPLATES, get_template
+
+    if not name:
+        raise FaceIdError("--ijb_dir: the recipe names no alignment template (align); give --ijb_align TEMPLATE")
+    t = get_template(name)
+    if t.points is None:
+        five = ", ".join(k for k, v in TEMPLATES.items() if v.points is not None)
+        raise FaceIdError(f"--ijb_dir: template {t.name} is a face-box template; IJB gives 5 landmarks, not boxes: "
+                          f"give --ijb_align with a 5-point template ({five})")
+    return t
+
+
+class LandmarkAlign:
+    """Preprocessing of one IJB image for :func:`common.evaluation.embed.extract`: items are (path, landmarks);
+    decode -> similarity transform of the landmarks onto the template -> warp -> the model's preprocessing."""
+
+    def __init__(self, preprocess, template):
+        self.preprocess = getattr(preprocess, "preprocess", preprocess)  # never a detecting AlignedPreprocess
+        self.template = landmark_template(template)
+        self.channels = self.preprocess.channels
+
+    def crop(self, path, landmarks, name=None):
+        """The aligned uint8 crop, in the model's channels (and channel order)."""
+        from common.align.photo import read_photo
+        from common.align.templates import similarity_transform, warp
+        from common.data.images import ImageError
+
+        try:
+            img = read_photo(path, name)
+            m = similarity_transform(landmarks, self.template.points)
+        except FaceIdError as exc:
+            raise ImageError(str(exc), kind="unreadable") from None
+        out = warp(img, m, self.template)
+        if self.channels == 1 and out.shape[2] == 3:
+            out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[:, :, None]
+        elif self.channels == 3 and out.shape[2] == 1:
+            out = np.repeat(out, 3, axis=2)
+        if self.channels == 3 and getattr(self.preprocess, "color", "rgb") == "bgr":
+            out = np.ascontiguousarray(out[:, :, ::-1])
+        return out
+
+    def eval_array(self, item, name=None):
+        path, landmarks = item
+        return self.preprocess.eval_image(self.crop(path, landmarks, name), name)
+
+
+def _fingerprint(meta, extra, template, preprocess, flip):
+    ckpt = extra.get("checkpoint") or extra.get("onnx")
+    stat = os.stat(ckpt) if ckpt and os.path.isfile(ckpt) else None
+    return {"target": meta.target, "images": len(meta), "first": meta.names[0], "last": meta.names[-1],
+            "model": extra.get("model"), "backbone": extra.get("backbone"), "checkpoint": ckpt,
+            "checkpoint_size": stat.st_size if stat else None, "checkpoint_mtime": int(stat.st_mtime) if stat else None,
+            "template": template, "preprocess": {k: (list(v) if isinstance(v, tuple) else v)
+                                                 for k, v in vars(preprocess).items()},
+            "flip": bool(flip), "chunk": CHUNK}
+
+
+def _open_cache(folder, fp):
+    """Create the cache folder with its manifest, or check an existing one was written by this same setting."""
+    manifest = os.path.join(folder, "manifest.json")
+    if os.path.isfile(manifest):
+        try:
+            with open(manifest, encoding="utf-8") as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(json.dumps(fp)):
+            diff = [k for k in fp if not isinstance(old, dict) or old.get(k) != json.loads(json.dumps(fp))[k]]
+            raise FaceIdError(f"{folder}: embedding cache written by another run (differs in "
+                              f"{', '.join(diff) or 'manifest'}); remove the folder or use another --out_dir")
+        return
+    os.makedirs(folder, exist_ok=True)
+    write_json_atomic(manifest, fp)
+
+
+def _load_chunk(path, n, flip):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            emb = z["emb"]
+            fl = z["flip"] if flip else None
+            bad = z["unreadable"]
+    except (OSError, ValueError, KeyError):
+        return None                  # a damaged chunk (should not happen: written atomically) is embedded again
+    if emb.shape[0] != n or (flip and fl.shape != emb.shape):
+        return None
+    return emb, fl, bad
+
+
+def embed_all(net, meta, image_dir, adapter, batch_size, flip, cache=None, log=print):
+    """(emb, flip emb or None, [(row, message)] of unreadable images) for every image of ``meta``, chunk by chunk,
+    resumed from / saved to ``cache`` (a folder) when given; one progress line per chunk with rate and ETA."""
+    from common.evaluation.embed import extract
+
+    n = len(meta)
+    items = [(os.path.join(image_dir, name), meta.landmarks[i]) for i, name in enumerate(meta.names)]
+    names = [os.path.join(image_dir, name) for name in meta.names]
+    embs, flips, bad = [], [], []
+    done, resumed, t0 = 0, 0, time.time()
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for c in range(n_chunks):
+        a, b = c * CHUNK, min(n, (c + 1) * CHUNK)
+        path = os.path.join(cache, f"chunk_{c:05d}.npz") if cache else None
+        got = _load_chunk(path, b - a, flip) if path and os.path.isfile(path) else None
+        if got is not None:
+            e, f, rows = got
+            resumed += b - a
+            bad += [(a + int(r), f"{names[a + int(r)]}: unreadable (cached)") for r in rows]
+        else:
+            un = []
+            res = extract(net, items[a:b], adapter, batch_size, flip=flip, desc=f"{meta.target} images",
+                          unreadable=un, names=names[a:b], disable=True)
+            e, f = res if flip else (res, None)
+            rows = np.asarray([k for k, _ in un], np.int64)
+            bad += [(a + k, msg) for k, msg in un]
+            if path:
+                def write(fh, e=e, f=f, rows=rows):
+                    np.savez(fh, emb=e, flip=f if f is not None else np.zeros((0,), np.float32), unreadable=rows)
+                atomic_write(path, write)
+            done += b - a
+        embs.append(e)
+        flips.append(f)
+        el = time.time() - t0
+        rate = done / el if done and el > 0 else 0.0
+        eta = (n - b) / rate if rate > 0 else 0.0
+        log(f"{meta.target}: {b}/{n} images" + (f" ({resumed} from cache)" if resumed else "") +
+            (f", {rate:.1f} img/s, ETA {eta / 60:.1f} min" if rate else ""))
+    emb = np.concatenate(embs)
+    return emb, (np.concatenate(flips) if flip else None), bad
+
+
+def ijb_set(net, preprocess, ijb_dir, target, out_json=None, batch_size=64, flip=True, template=None,
+            extra=None, embeddings_out=None, norm_score=True, detector_score=True, log=print):
+    """The IJB protocols on an IJB folder with the model ``net`` (module doc); returns the result dict."""
+    meta_dir, image_dir = locate(ijb_dir)
+    target = target or detect_target(ijb_dir)
+    adapter = LandmarkAlign(preprocess, template)
+    meta = ijb.Meta(meta_dir, target)
+    inputs = meta.inputs()
+    if out_json:
+        for path in result_paths(out_json):
+            check_output(path, *inputs, what="result")
+    outs = {}
+    if embeddings_out:
+        outs = {"embeddings": embeddings_out + "_embeddings.npy", "images": embeddings_out + "_images.txt",
+                "unreadable": embeddings_out + "_unreadable.txt"}
+        if flip:
+            outs["flip_embeddings"] = embeddings_out + "_flip_embeddings.npy"
+        for p in outs.values():
+            check_output(p, *inputs, what="embeddings")
+    missing = [n for n in meta.names if not os.path.isfile(os.path.join(image_dir, n))]
+    if missing:
+        raise FaceIdError(f"{meta.files['name_5pts_score']}: names {len(missing)} image(s) missing under "
+                          f"{image_dir}, e.g. {missing[0]}")
+    cache = None
+    if embeddings_out:
+        cache = embeddings_out + "_cache"
+        _open_cache(cache, _fingerprint(meta, extra or {}, adapter.template.name, adapter.preprocess, flip))
+    log(f"{meta.target}: {len(meta)} images, {meta.label.size} pairs; aligned from the given landmarks to "
+        f"{adapter.template.name}" + (", with flip" if flip else ""))
+    emb, emb_flip, bad = embed_all(net, meta, image_dir, adapter, batch_size, flip, cache, log)
+    if bad:
+        shown = ", ".join(m for _, m in bad[:3]) + (f", +{len(bad) - 3} more" if len(bad) > 3 else "")
+        log(f"{ijb_dir}: skipped {len(bad)} unreadable image(s) ({shown}); left out of their templates")
+    rows = sorted(r for r, _ in bad)
+    result = ijb.evaluate(meta, emb, emb_flip, norm_score, detector_score, unreadable=rows,
+                          source=f"embeddings of {ijb_dir}")
+    for w in result.pop("warnings", []):
+        log(f"warning: {w}")
+    result["unreadable_images"] = [os.path.join(image_dir, meta.names[r]) for r in rows]
+    result["files"] = {"meta": os.path.abspath(meta_dir), "images": os.path.abspath(image_dir)}
+    result["options"]["template"] = adapter.template.name
+    result.update(extra or {})
+    if embeddings_out:
+        atomic_write(outs["embeddings"], lambda f: np.save(f, emb.astype(np.float32)))
+        if flip:
+            atomic_write(outs["flip_embeddings"], lambda f: np.save(f, emb_flip.astype(np.float32)))
+        write_text_atomic(outs["images"], "".join(f"{n}\n" for n in meta.names))
+        if rows:
+            write_text_atomic(outs["unreadable"], "".join(f"{meta.names[r]}\n" for r in rows))
+        elif os.path.isfile(outs["unreadable"]):
+            os.unlink(outs["unreadable"])
+        result["files"].update({k: os.path.abspath(v) for k, v in outs.items() if os.path.isfile(v)})
+        shutil.rmtree(cache, ignore_errors=True)
+    if out_json:
+        json_path, png = write_result(out_json, result, inputs=inputs)
+        log(f"wrote {json_path} and {png}")
+    return result
