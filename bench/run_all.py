@@ -145,6 +145,7 @@ def worker_onnxruntime(spec):
     import numpy as np
     import onnxruntime as ort
 
+    from common.core.env import ort_session
     from common.deploy.export import export
 
     ms.set_device("CPU")
@@ -155,7 +156,7 @@ def worker_onnxruntime(spec):
         path = export(net, tuple(spec["size"]), os.path.join(tmp, "net"), "ONNX", b)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = spec["threads"]
-        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        sess = ort_session(path, opts, providers=spec.get("ort_providers", "cpu"))  # the CPU table
     name = sess.get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal((b,) + tuple(spec["size"])).astype(np.float32)
     return {"seconds": _median_time(lambda: sess.run(None, {name: x}), spec["iters"])}

@@ -31,6 +31,64 @@ while True:
 PYEOF
 }
 
+# cores_per_rank N: the CPU cores of this machine (CORES, default nproc: the cores this process may use) per
+# local process, at least 1
+cores_per_rank() {
+  local cores="${CORES:-$(nproc 2>/dev/null || echo 1)}"
+  is_int "$cores" && [ "$cores" -ge 1 ] || die "CORES must be a positive integer, got '$cores'"
+  local per=$((cores / $1)); [ "$per" -ge 1 ] || per=1
+  echo "$per"
+}
+
+# workers_arg N ARGS...: "--workers W" (data decoding workers per rank: the cores per local process less one for
+# the training process, at least 1) unless ARGS give --workers already
+workers_arg() {
+  local n="$1"; shift
+  local a; for a in "$@"; do case "$a" in --workers|--workers=*|--num_workers|--num_work) return 0;; esac; done
+  local per; per="$(cores_per_rank "$n")"
+  echo "--workers $(( per > 1 ? per - 1 : 1 ))"
+}
+
+# launch_mpirun MODEL_DIR N [--bind_core] [--key value ...]: OpenMPI's mpirun with N GPU processes on this
+# machine. Each rank takes the device of its local rank (OMPI_COMM_WORLD_LOCAL_RANK, read by
+# common.core.env.set_device); the CUDA/NCCL environment is forwarded with -x (PATH, LD_LIBRARY_PATH,
+# CUDA_HOME, CUDA_VISIBLE_DEVICES, NCCL_*, PYTHONPATH, ...: those set here); --bind_core binds each rank to its
+# share of the cores (--map-by slot:PE=cores_per_rank --bind-to core). Log: LOG_DIR/mpirun.log (+ LOG_DIR/mpi/).
+# DRY_RUN=1 prints the command and each rank's device id instead of running it.
+launch_mpirun() {
+  local model_dir="$1" n="$2"; shift 2
+  is_int "$n" && [ "$n" -ge 1 ] || die "the number of processes must be a positive integer, got '$n'"
+  local bind=0 args=() a
+  for a in "$@"; do case "$a" in --bind_core|--bind_core=true|--bind_core=True) bind=1;;
+    --bind_core=false|--bind_core=False) bind=0;; *) args+=("$a");; esac; done
+  local w; w="$(workers_arg "$n" "${args[@]+"${args[@]}"}")"
+  [ -z "$w" ] || args+=($w)
+  local mpirun; mpirun="$(command -v mpirun || true)"
+  if [ -z "$mpirun" ]; then
+    [ "${DRY_RUN:-0}" = "1" ] && mpirun=mpirun || die "mpirun not found on PATH (install OpenMPI, or leave LAUNCHER unset for msrun)"
+  fi
+  check_launch train "$model_dir" --device_target GPU "${args[@]+"${args[@]}"}"  # options, paths, device (foreground)
+  LOG_DIR="${LOG_DIR:-$PWD/train_$(basename "$model_dir")_gpu_${n}p}"
+  local cmd=("$mpirun" -n "$n" --allow-run-as-root) v
+  if [ "$bind" = 1 ]; then cmd+=(--map-by "slot:PE=$(cores_per_rank "$n")" --bind-to core)
+  else cmd+=(--bind-to none); fi
+  for v in PYTHONPATH ONEDNN_MAX_CPU_ISA GLOG_v PATH LD_LIBRARY_PATH CUDA_HOME CUDA_VISIBLE_DEVICES            CUDA_DEVICE_ORDER $(compgen -e | grep -E '^(NCCL_|FACEID_)' || true); do
+    [ -n "${!v+x}" ] && cmd+=(-x "$v")
+  done
+  cmd+=(--output-filename "$LOG_DIR/mpi" "$PY" "$model_dir/train.py" --device_target GPU "${args[@]+"${args[@]}"}")
+  if [ "${DRY_RUN:-0}" = "1" ] || [ "${CHECK_ONLY:-0}" = "1" ]; then
+    printf '%q ' "${cmd[@]}"; echo
+    local r; for ((r = 0; r < n; r++)); do echo "rank $r: device id $r (OMPI_COMM_WORLD_LOCAL_RANK=$r)"; done
+    return 0
+  fi
+  mkdir -p "$LOG_DIR"
+  local name; name="$(basename "$model_dir")"
+  if [ "${FOREGROUND:-0}" = "1" ]; then "${cmd[@]}" > "$LOG_DIR/mpirun.log" 2>&1; return $?; fi
+  nohup "${cmd[@]}" > "$LOG_DIR/mpirun.log" 2>&1 &
+  watch_start "training $name on $n GPUs with mpirun" "$LOG_DIR/mpirun.log" $! || exit 1
+  echo "training $name on $n GPUs with mpirun in the background (pid $!); log: $LOG_DIR/mpirun.log"
+}
+
 # launch_msrun TARGET MODEL_DIR N [--nodes M --node_rank K --master_addr HOST [--master_port P]] [--key value ...]:
 # msrun with N workers on this machine (GPU NCCL, CPU mccl). With --nodes M > 1 this is node K of M machines
 # (ranks K*N .. K*N+N-1 of M*N): start the same command on every node with its own --node_rank; node 0 hosts
@@ -38,16 +96,20 @@ PYEOF
 # the master to answer and stops with one line if it does not; msrun's cluster building is bounded by
 # CLUSTER_TIMEOUT s (default 300). Logs: LOG_DIR/worker_<rank>.log (+ scheduler.log on node 0, msrun.log);
 # LOG_DIR defaults to ./train_MODEL_TARGET_<M*N>p[_node<K>]; each rank also writes OUT/logs/train_rank<r>.log.
-# DRY_RUN=1 prints the msrun command instead of running it.
+# TARGET Ascend/GPU: msrun gives each worker the device of its local rank. --bind_core: msrun binds each worker
+# to its share of the cores (--bind_core=True). On GPU/Ascend each rank gets --workers (the cores per local
+# process less one) unless the options give it. DRY_RUN=1 prints the msrun command and each local rank's device instead.
 launch_msrun() {
   local target="$1" model_dir="$2" n="$3"; shift 3
   is_int "$n" && [ "$n" -ge 1 ] || die "the number of processes must be a positive integer, got '$n'"
-  local nodes=1 node_rank=0 master_addr="" port="${MASTER_PORT:-}" args=() key val
+  local nodes=1 node_rank=0 master_addr="" port="${MASTER_PORT:-}" args=() key val bind=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --nodes|--node_rank|--master_addr|--master_port)
         [ $# -ge 2 ] || die "$1 needs a value"; key="$1"; val="$2"; shift 2;;
       --nodes=*|--node_rank=*|--master_addr=*|--master_port=*) key="${1%%=*}"; val="${1#*=}"; shift;;
+      --bind_core|--bind_core=true|--bind_core=True) bind=1; shift; continue;;
+      --bind_core=false|--bind_core=False) bind=0; shift; continue;;
       *) args+=("$1"); shift; continue;;
     esac
     case "$key" in
@@ -70,13 +132,22 @@ launch_msrun() {
   [ -x "$msrun" ] || msrun="$(command -v msrun || true)"
   [ -n "$msrun" ] || die "msrun not found next to $PY nor on PATH (it comes with mindspore >= 2.3)"
   port="${port:-$(free_port)}"
+  local w=""; [ "$target" = "CPU" ] || w="$(workers_arg "$n" "${args[@]+"${args[@]}"}")"
+  [ -z "$w" ] || args+=($w)
   local cmd=("$msrun" --worker_num="$total" --local_worker_num="$n" --master_port="$port" --log_dir="$LOG_DIR"
              --join=True)
+  [ "$bind" = 0 ] || cmd+=(--bind_core=True)
   [ "$nodes" -eq 1 ] || cmd+=(--master_addr="$master_addr" --node_rank="$node_rank"
                               --cluster_time_out="${CLUSTER_TIMEOUT:-300}")
   cmd+=("$model_dir/train.py" --device_target "$target" "${args[@]+"${args[@]}"}")
   check_launch train "$model_dir" --device_target "$target" "${args[@]+"${args[@]}"}"  # options, paths, device
-  if [ "${DRY_RUN:-0}" = "1" ] || [ "${CHECK_ONLY:-0}" = "1" ]; then printf '%q ' "${cmd[@]}"; echo; return 0; fi
+  if [ "${DRY_RUN:-0}" = "1" ] || [ "${CHECK_ONLY:-0}" = "1" ]; then
+    printf '%q ' "${cmd[@]}"; echo
+    if [ "$target" != "CPU" ]; then
+      local r; for ((r = 0; r < n; r++)); do echo "rank $((node_rank * n + r)): device id $r (msrun local rank $r)"; done
+    fi
+    return 0
+  fi
   if [ "$nodes" -gt 1 ] && [ "$node_rank" -gt 0 ]; then
     local why; why="$(wait_for_master "$master_addr" "$port" "${MASTER_TIMEOUT:-120}")" ||
       die "node $node_rank of $nodes cannot reach the master $master_addr:$port within ${MASTER_TIMEOUT:-120} s ($why); start node 0 first and check --master_addr/--master_port and the firewall"

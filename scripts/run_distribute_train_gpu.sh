@@ -2,7 +2,9 @@
 # Train one model on N GPUs of this machine (data parallel, NCCL), in the background.
 #   bash scripts/run_distribute_train_gpu.sh MODEL N [--key value ...]
 # Launcher: msrun (MASTER_PORT: default a free port; logs LOG_DIR/worker_<rank>.log, LOG_DIR default
-# ./train_MODEL_gpu_Np); LAUNCHER=mpirun uses OpenMPI's mpirun instead (logs LOG_DIR/mpirun.log).
+# ./train_MODEL_gpu_Np); LAUNCHER=mpirun uses OpenMPI's mpirun instead (logs LOG_DIR/mpirun.log; each rank on
+# the GPU of its local rank, the CUDA/NCCL environment forwarded). --bind_core binds each rank to its share of
+# the cores; --workers defaults to the cores per GPU less one (see scripts/distribute.sh).
 # Options go to MODEL/train.py. FOREGROUND=1 waits and returns the exit status.
 # Several machines: --nodes M --node_rank K --master_addr HOST [--master_port P] (msrun's multi-node mode;
 # run the same command on each node, N processes per node, K = 0..M-1, HOST = node 0's address, P default
@@ -14,17 +16,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/distribute.sh"
 [ $# -ge 2 ] || { echo "usage: bash scripts/run_distribute_train_gpu.sh MODEL N [--nodes M --node_rank K --master_addr HOST [--master_port P]] [--key value ...]" >&2; exit 2; }
 MODEL_DIR="$(model_dir "$1")"; N="$2"; shift 2
-if [ "${LAUNCHER:-msrun}" = "mpirun" ]; then
-  is_int "$N" && [ "$N" -ge 1 ] || die "the number of processes must be a positive integer, got '$N'"
-  command -v mpirun > /dev/null || die "mpirun not found on PATH (install OpenMPI, or leave LAUNCHER unset for msrun)"
-  check_launch train "$MODEL_DIR" --device_target GPU "$@"  # options, paths, device (foreground)
-  LOG_DIR="${LOG_DIR:-$PWD/train_$(basename "$MODEL_DIR")_gpu_${N}p}"; mkdir -p "$LOG_DIR"
-  CMD=(mpirun -n "$N" --allow-run-as-root -x PYTHONPATH -x ONEDNN_MAX_CPU_ISA --output-filename "$LOG_DIR/mpi"
-       "$PY" "$MODEL_DIR/train.py" --device_target GPU "$@")
-  if [ "${FOREGROUND:-0}" = "1" ]; then "${CMD[@]}" > "$LOG_DIR/mpirun.log" 2>&1; exit $?; fi
-  nohup "${CMD[@]}" > "$LOG_DIR/mpirun.log" 2>&1 &
-  watch_start "training $(basename "$MODEL_DIR") on $N GPUs with mpirun" "$LOG_DIR/mpirun.log" $! || exit 1
-  echo "training $(basename "$MODEL_DIR") on $N GPUs with mpirun in the background (pid $!); log: $LOG_DIR/mpirun.log"
-  exit 0
-fi
+if [ "${LAUNCHER:-msrun}" = "mpirun" ]; then launch_mpirun "$MODEL_DIR" "$N" "$@"; exit $?; fi
 launch_msrun GPU "$MODEL_DIR" "$N" "$@"

@@ -13,12 +13,15 @@
 #   POSTPROCESS  python script, run as: POSTPROCESS --manifest M --result_dir R --dataset_path D --model F --sidecar S
 #   SIDECAR      the sidecar to use instead (e.g. for a Lite .mindir made by faceid_convert: its ONNX's .json)
 #   WORK_DIR     folder for inputs, results and logs (default ./infer_310)
+#   BATCH_SIZE   images per Predict for a dynamic-batch export (export --batch_size dynamic; a static export's N
+#                is its own); MSLITE_HOME / MSLITE_VERSION  the MindSpore Lite package (checked against the MINDIR)
+#   ASCEND_TOOLKIT_HOME / ASCEND_HOME  the CANN toolkit (Ascend; default /usr/local/Ascend/ascend-toolkit/latest)
 #   ALIGN        raw photos: detect + align first, with this template (true: the sidecar's align), in Python
 #   PYTHON       interpreter (default: the repository's .venv, else python3)
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 4 ]]; then
-  sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '4,20p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 MODEL_PATH="$(realpath -m "$1")"
@@ -50,14 +53,18 @@ if [[ -n "${POSTPROCESS:-}" ]]; then
   POSTPROCESS="$(realpath "$POSTPROCESS")"
 fi
 case "$DEVICE_TARGET" in Ascend|GPU|CPU) ;; *) die "DEVICE_TARGET must be Ascend, GPU or CPU, got '$DEVICE_TARGET'" ;; esac
+# before anything is built or preprocessed: can this MindSpore Lite load the MINDIR (common/deploy/lite_check.py)
+(cd "$ROOT" && "$PY" -m common.deploy.lite_check --model "$MODEL_PATH" --device_target "$DEVICE_TARGET") || exit 1
 # The device before any work (preprocess, build): Ascend needs an Ascend MindSpore Lite package (MSLITE_HOME with
 # its Ascend plugin) and an NPU; the default package (PyPI mindspore-lite, install_mslite.sh) is CPU-only.
 if [[ "$DEVICE_TARGET" == "Ascend" ]]; then
   why="MSLITE_HOME not set: the PyPI package"; [[ -z "${MSLITE_HOME:-}" ]] || why="no Ascend plugin in $MSLITE_HOME/lib"
-  compgen -G "${MSLITE_HOME:-/nonexistent}/lib/*ascend*" >/dev/null ||
+  [[ -n "${MSLITE_HOME:-}" && -n "$(find "$MSLITE_HOME/lib" -maxdepth 3 -iname '*ascend*' -print -quit 2>/dev/null)" ]] ||
     die "DEVICE_TARGET Ascend: this MindSpore Lite build is CPU-only ($why); set MSLITE_HOME to an Ascend package, or give DEVICE_TARGET CPU (bash $0 MODEL DATASET 0 CPU)"
   compgen -G "/dev/davinci[0-9]*" >/dev/null || die "DEVICE_TARGET Ascend: no Ascend NPU on this machine (/dev/davinci*); run with DEVICE_TARGET CPU"
 fi
+# Ascend: the CANN environment (ASCEND_TOOLKIT_HOME / ASCEND_HOME, its set_env.sh), before any work
+if [[ "$DEVICE_TARGET" == "Ascend" ]]; then source "$ROOT/scripts/cann_env.sh"; cann_env || exit 1; fi
 mkdir -p "$WORK_DIR"
 
 echo "== preprocess (as $SIDECAR says)"
@@ -98,7 +105,7 @@ esac
 echo "== infer"
 "$BUILD/faceid_infer" --model_path "$INFER_MODEL" --input_list "$WORK_DIR/input/inputs.txt" \
   --output_dir "$WORK_DIR/result" --device_target "$DEVICE_TARGET" --device_id "$DEVICE_ID" \
-  --latency_file "$WORK_DIR/latency.txt" 2>"$WORK_DIR/infer.log" || {
+  --latency_file "$WORK_DIR/latency.txt" ${BATCH_SIZE:+--batch_size "$BATCH_SIZE"} 2>"$WORK_DIR/infer.log" || {
   grep -q "maximum mind ir version" "$WORK_DIR/infer.log" &&
     die "$MODEL_PATH: a MindSpore MINDIR, which MindSpore Lite on $DEVICE_TARGET cannot read; $DEVICE_TARGET needs" \
         "the ONNX file: export it too (export.py --file_format ONNX, same --file_name) so ${MODEL_PATH%.*}.onnx exists"

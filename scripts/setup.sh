@@ -52,6 +52,20 @@ if [ "$TEST" = 1 ] && .venv/bin/python -c "import torch" 2>/dev/null \
     && echo "setup: installed facenet-pytorch 2.6.0 (--no-deps, test reference)" \
     || echo "setup: facenet-pytorch not installed (optional; the MTCNN reference tests skip)"
 fi
+if [ "$TEST" = 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  # tests/evaluation/test_report.py renders the eval report in a real headless browser: Debian's chromium
+  # (as root, or with password-less sudo; quiet and non-interactive). Without it that test skips (fails with CI set).
+  SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo -n"
+  if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$SUDO" ] && ! sudo -n true 2>/dev/null; }; then
+    echo "setup: chromium not installed (needs apt-get as root); the headless report test skips"
+  elif $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+      || { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 \
+           && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; then
+    echo "setup: installed chromium (headless browser of the report test)"
+  else
+    echo "setup: chromium could not be installed with apt-get; the headless report test skips"
+  fi
+fi
 # --gpu: the CUDA 11 libraries the MindSpore wheel's GPU plugin needs (requirements-gpu.txt), CUDA_HOME
 # .venv/cuda11, then the check (python -m common.doctor --require GPU); see scripts/setup_gpu.sh
 if [ "$GPU" = 1 ]; then bash "$REPO/scripts/setup_gpu.sh"; fi

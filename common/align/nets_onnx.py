@@ -79,8 +79,9 @@ class OnnxNets:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self._sess = {n: ort.InferenceSession(build_model(n, weights).SerializeToString(), opts,
-                                              providers=["CPUExecutionProvider"]) for n in LAYERS}
+        from common.core.env import ort_session
+
+        self._sess = {n: ort_session(build_model(n, weights).SerializeToString(), opts) for n in LAYERS}
 
     def _run(self, net, x):
         return self._sess[net].run(None, {"x": np.ascontiguousarray(x, np.float32)})

@@ -51,6 +51,18 @@ def launched_world_size(env=os.environ):
     return launch_info(env)["world"]
 
 
+def launcher_device_id(env=os.environ):
+    """(device id, where it came from) the launcher gives this process, or (None, None): mpirun ->
+    ``OMPI_COMM_WORLD_LOCAL_RANK`` (OpenMPI assigns no device: without this every rank lands on device 0);
+    a rank table or a single-device launch -> ``DEVICE_ID``; msrun assigns the local rank's device itself."""
+    kind = launch_info(env)["kind"]
+    if kind == "mpirun" and env.get("OMPI_COMM_WORLD_LOCAL_RANK"):
+        return _int_env(env, "OMPI_COMM_WORLD_LOCAL_RANK"), "OMPI_COMM_WORLD_LOCAL_RANK"
+    if kind in ("rank_table", "standalone") and env.get("DEVICE_ID"):
+        return _int_env(env, "DEVICE_ID"), "DEVICE_ID"
+    return None, None
+
+
 def check_launch(device, info, env=os.environ):
     """Refuse launches that cannot work on ``device``, with one clear line."""
     if info["kind"] == "rank_table" and info["world"] > 1:

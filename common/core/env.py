@@ -91,6 +91,12 @@ def set_device(target="auto", device_id=None):
 
     auto = target is None or str(target).lower() == "auto"
     target = resolve_device(target)
+    if device_id is None and target in ("GPU", "Ascend"):  # mpirun: the local rank's device, not device 0
+        from common.core.distributed import launcher_device_id
+
+        device_id, where = launcher_device_id()
+        if device_id is not None:
+            print(f"device id {device_id} (from {where})", flush=True)
     if auto:
         print(f"device: {target} (device_target auto: what the installed MindSpore runs on here)", flush=True)
     if target == "CPU" and device_id is not None and installed_device() == "CPU":

@@ -13,6 +13,8 @@ GROUPS = {
         "model": "the model folder this recipe belongs to (lightcnn, cosface, lresnet100e_ir, pfe, facenet)",
         "device_target": "auto (the installed MindSpore build's device: Ascend, GPU, else CPU), Ascend, GPU or CPU",
         "device_id": "accelerator index on this server (null: the launcher's DEVICE_ID, else 0)",
+        "ort_providers": "ONNX Runtime execution providers in order of preference: cuda,tensorrt,cann,cpu "
+                         "(null/auto: the best installed of CUDA, CANN, then the CPU)",
         "graph_mode": "true: compiled graph mode (fast); false: PyNative (no compile, for small runs and debugging)",
         "out_dir": "every output of the run goes under this folder (checkpoints, logs, results, exports)",
         "seed": "random seed (weights initialisation, data order, augmentation)",
@@ -21,7 +23,7 @@ GROUPS = {
         "preprocess": "channels, resize, crop, mean, std, flip: one definition for train, eval, export and C++",
         "align": "face alignment template of this recipe (arcface112, sphereface112x96, facenet160, lightcnn144)",
         "amp_level": "mixed precision O0/O1/O2/O3 (null: per device: Ascend O3, GPU O2, CPU O0)",
-        "amp_dtype": "float16 or bfloat16 for mixed precision",
+        "amp_dtype": "float16, bfloat16 or auto (bfloat16 where the device has it) for mixed precision",
         "embedding_size": "embedding dimension",
         "uncertainty": "PFE uncertainty module settings (gamma_init, beta_init, bn_momentum, bn_eps)",
         "dropout": "dropout before the embedding/classifier layer in training",
@@ -60,8 +62,14 @@ GROUPS = {
         "lr_scale_with_world": "scale lr by the number of devices",
         "lr_reference_batch": "scale lr by total batch / this batch (null: no scaling)",
         "param_groups": "per-parameter lr multipliers and weight decay (match: substring of the name)",
-        "loss_scale": "fixed loss scale for fp16 (null: dynamic on devices, none on CPU)",
-        "log_every": "progress line every N steps",
+        "loss_scale": "fp16 loss scale: a number (fixed) or dynamic (null: dynamic on GPU/Ascend, 1024 on CPU)",
+        "loss_scale_window": "dynamic loss scale: doubled after N steps without overflow (halved on one)",
+        "head_fp16": "the margin head's cosine GEMM in fp16 with float32 logits (Partial FC too)",
+        "sink": "GPU/Ascend: run log_every steps per call in data-sink mode (null: on where the boundaries "
+                "allow; never on CPU)",
+        "uint8_input": "batches cross to the device as uint8 HWC, cast/normalised/transposed in the graph "
+                       "(null: on GPU/Ascend)",
+        "log_every": "progress line every N steps (losses fetched from the device once per N steps)",
         "head": "margin head: arcface, cosface, softmax, margin (s*(cos(m1*theta+m2)-m3)) or linear",
         "head_args": "head settings: s, m (m1, m2, m3 for 'margin')",
         "head_parallel": "shard the class centres over the devices (Partial FC)",
@@ -105,7 +113,8 @@ GROUPS = {
         "ijb_dir": "IJB-B / IJB-C folder: meta/ (the published meta files) and loose_crop/ (images aligned from "
                    "the given landmarks with the recipe's template, no detection)",
         "ijb_target": "IJBB or IJBC (default: the one whose meta files are in --ijb_dir)",
-        "ijb_align": "5-point alignment template for --ijb_dir (default: the recipe's align template)",
+        "ijb_align": "alignment template for --ijb_dir (default: the recipe's align template; a box template is "
+                     "replaced by its 5-point equivalent)",
         "ijb_norm_score": "IJB: keep each image feature's norm (true, published) or L2-normalise it",
         "ijb_detector_score": "IJB: multiply each image feature by its detector score (true, published)",
     },
@@ -113,7 +122,8 @@ GROUPS = {
         "ckpt_file": "checkpoint to export (required)",
         "file_name": "output file without suffix (default OUT_DIR/export/<model>)",
         "file_format": "MINDIR, ONNX or AIR (Ascend only)",
-        "batch_size_export": "batch size of the exported input",
+        "batch_size_export": "batch size of the exported input: N (static), or dynamic (ONNX: a symbolic batch "
+                             "axis; MINDIR: any batch)",
         "export_tol": "parity tolerance of exported vs Python outputs (null: 1e-5 x max |output|, >= 1e-4)",
     },
 }
@@ -172,10 +182,11 @@ def _specs():
         # common
         "config": Path(), "model": Str(), "out_dir": Path(),
         "device_target": Choice(("auto", "Ascend", "GPU", "CPU"), case=False), "device_id": Int(min=0, null=True),
+        "ort_providers": Str(null=True),
         "graph_mode": Bool(), "seed": nonneg_int, "backbone": Choice(_backbones), "backbone_args": Mapping(null=True),
-        "preprocess": Mapping(), "align": Choice(_templates, null=True),
+        "preprocess": Mapping(), "align": AnyOf(Choice(_templates), Bool(), null=True),
         "amp_level": Choice(("O0", "O1", "O2", "O3"), null=True, case=False),
-        "amp_dtype": Choice(("float16", "bfloat16")), "embedding_size": pos_int, "dropout": Number(0, 1, lt=True),
+        "amp_dtype": Choice(("float16", "bfloat16", "auto")), "embedding_size": pos_int, "dropout": Number(0, 1, lt=True),
         "uncertainty": Mapping(null=True),
         # train
         "train_root": Path(null=True), "train_list": Path(null=True), "train_rec": Path(null=True),
@@ -190,7 +201,9 @@ def _specs():
         "lr_gamma": Number(0, gt=True), "lr_step_epochs": Number(0, gt=True),
         "lr_milestones": List(Number(0), null=True), "warmup_epochs": Number(0), "warmup_lr": Number(0),
         "min_lr": Number(0), "lr_scale_with_world": Bool(), "lr_reference_batch": Int(min=1, null=True),
-        "param_groups": List(Mapping(), null=True), "loss_scale": Number(0, gt=True, null=True),
+        "param_groups": List(Mapping(), null=True), "loss_scale": AnyOf(Number(0, gt=True), Choice(("dynamic",)), null=True,
+                                                                label="a positive number, dynamic or null"),
+        "loss_scale_window": pos_int, "head_fp16": Bool(), "sink": Bool(null=True), "uint8_input": Bool(null=True),
         "log_every": pos_int, "head": Choice(_heads, null=True), "head_args": Mapping(null=True),
         "head_parallel": Bool(), "sample_rate": Number(0, 1, gt=True), "margin": Number(0),
         "mining": Choice(("semi_hard", "batch_hard")), "squared_distance": Bool(), "base_ckpt": Path(null=True),
@@ -208,7 +221,8 @@ def _specs():
         "ijb_dir": Path(null=True), "ijb_target": Choice(("IJBB", "IJBC"), null=True, case=False),
         "ijb_align": Choice(_templates, null=True), "ijb_norm_score": Bool(), "ijb_detector_score": Bool(),
         # export
-        "file_name": Path(null=True), "file_format": Choice(_formats, case=False), "batch_size_export": pos_int,
+        "file_name": Path(null=True), "file_format": Choice(_formats, case=False), "batch_size_export": AnyOf(pos_int, Choice(("dynamic",), case=False),
+                                                                    label="a positive integer or dynamic"),
         "export_tol": Number(0, gt=True, null=True),
     }
 
@@ -221,16 +235,17 @@ BASIC = ("config", "device_target", "device_id", "graph_mode", "out_dir")
 
 # defaults of the command keys a recipe YAML does not set (the same for every model)
 DEFAULTS = {
-    "train": {"device_target": "auto", "graph_mode": True, "train_root": None, "train_list": None, "train_rec": None,
+    "train": {"device_target": "auto", "graph_mode": True, "ort_providers": None, "train_root": None, "train_list": None, "train_rec": None,
               "train_idx": None, "train_csv": None, "num_classes": None, "ckpt_dir": None, "resume": None, "max_steps": None,
               "keep_ckpt": 5, "save_every_steps": 0, "log_every": 20, "verify_every_steps": 0,
               "verify_bin_dir": None, "verify_targets": None, "verify_data_root": None, "verify_pairs": None,
               "verify_batch_size": 64, "pretrained": None, "backbone_lr_mult": 1.0, "freeze_bn": False,
-              "head_warmup_epochs": 0},
-    "eval": {"device_target": "auto", "graph_mode": True, "flip": True, "save_embeddings": False,
+              "head_warmup_epochs": 0, "loss_scale_window": 1000, "head_fp16": False, "sink": None,
+              "uint8_input": None},
+    "eval": {"device_target": "auto", "graph_mode": True, "ort_providers": None, "flip": True, "save_embeddings": False,
              "eval_batch_size": 64, "backend": "mindspore", "protocols": "lfw", "ijb_norm_score": True,
              "ijb_detector_score": True},
-    "export": {"device_target": "auto", "graph_mode": True, "file_format": "MINDIR", "batch_size_export": 1},
+    "export": {"device_target": "auto", "graph_mode": True, "ort_providers": None, "file_format": "MINDIR", "batch_size_export": 1},
 }
 
 # which groups each command accepts
@@ -268,7 +283,8 @@ ALIASES = {
               **_SEED_TRAIN_KEYS},
     "eval": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "resume": ("ckpt_file", ""),
              "pretrained": ("ckpt_file", ""), **_SEED_EVAL_KEYS},
-    "export": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "pretrained": ("ckpt_file", "")},
+    "export": {"ckpt_path": ("ckpt_file", ""), "ckpt": ("ckpt_file", ""), "pretrained": ("ckpt_file", ""),
+               "batch_size": ("batch_size_export", "the exported input's batch")},
 }
 
 

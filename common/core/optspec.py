@@ -163,7 +163,7 @@ class Choice(Spec):
             if not self.case:
                 for n in names:
                     if n.lower() == value.lower():
-                        return value
+                        return n  # the registry's spelling (cpu -> CPU, onnx -> ONNX)
         raise SpecError(self.allowed())
 
     def describe(self):

@@ -94,7 +94,7 @@ def writable_file(path, what="--out", min_free=1 << 20):
     full = os.path.abspath(os.fspath(path))
     if os.path.isdir(full):
         raise FaceIdError(f"{what} {full}: is an existing folder; give a file name")
-    writable_dir(os.path.dirname(full), what=what, min_free=min_free)
+    writable_dir(os.path.dirname(full), what=f"{what} {full}: folder", min_free=min_free)
     if os.path.exists(full) and not os.access(full, os.W_OK):
         raise FaceIdError(f"{what} {full}: exists and is not writable")
     return path

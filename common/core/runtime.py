@@ -22,8 +22,9 @@ def seed_everything(seed):
 def prepare(cfg, title=None, seed=True):
     """Select the device (``--device_target`` auto|Ascend|GPU|CPU, ``--device_id``), graph mode (``--graph_mode
     false`` for PyNative), seed; print the config under ``title`` (None: don't). Returns the device name."""
-    from common.core.env import set_device
+    from common.core.env import set_device, set_ort_providers
 
+    set_ort_providers(cfg.get("ort_providers"))  # checked before any work: a provider asked for must exist
     device = set_device(cfg.get("device_target", "auto"), cfg.get("device_id"))
     set_graph_mode(bool(cfg.get("graph_mode", True)))
     if seed:

@@ -92,7 +92,8 @@ def image_classification_data(cfg, preprocess, rank=0, world=1):
 
     def dataset_fn(epoch, skip):
         data, _ = build_epoch_dataset(paths, labels, preprocess, cfg.batch_size, epoch, cfg.get("seed", 0),
-                                      rank, world, skip, cfg.get("workers", 2), bad, read=read, name=name)
+                                      rank, world, skip, cfg.get("workers", 2), bad, read=read, name=name,
+                                      raw=bool(cfg.get("uint8_input")))
         return data, steps
 
     return labels, classes, dataset_fn, steps, bad

@@ -68,7 +68,9 @@ class ImageSource:
     next one of the order; ``MAX_CONSECUTIVE_BAD`` failures in a row raise FaceIdError.
     """
 
-    def __init__(self, paths, labels, preprocess, order, seed, epoch, bad=None, train=True, read=None, name=None):
+    def __init__(self, paths, labels, preprocess, order, seed, epoch, bad=None, train=True, read=None, name=None,
+                 raw=False):
+        self.raw = bool(raw)  # uint8 HxWxC (normalised on the device, common/data/device_input.py)
         self.paths, self.labels = paths, np.asarray(labels, np.int32)
         self.pre, self.order, self.seed, self.epoch = preprocess, order, seed, epoch
         self.bad = bad if bad is not None else BadImages()
@@ -93,7 +95,7 @@ class ImageSource:
                 img = self.pre.load(self.read(item), name=name)
                 if self.train:
                     rng = np.random.default_rng([self.seed, self.epoch, idx])
-                    x = self.pre.train_image(img, rng, name=name)
+                    x = self.pre.train_image(img, rng, name=name, raw=self.raw)
                 else:
                     x = self.pre.eval_image(img, name=name)
                 return x, self.labels[idx]
@@ -165,7 +167,8 @@ def usable_workers(workers):
 
 
 class EpochBatches:
-    """The batches of one epoch: iterating yields ``(images (B, C, H, W) float32, labels (B,) int32)`` in order.
+    """The batches of one epoch: iterating yields ``(images (B, C, H, W) float32, labels (B,) int32)`` in order
+    (``(B, H, W, C)`` uint8 with a ``raw`` source); ``tensors()`` yields them as MindSpore tensors.
 
     Batch ``b`` holds items ``[b * B, (b + 1) * B)`` of ``source`` and is computed as a whole by one worker:
     ``workers`` <= 1 in the iterating thread, else ``workers`` threads (``processes=False``) or forked
@@ -187,6 +190,17 @@ class EpochBatches:
         return images, np.array([y for _, y in rows], np.int32)
 
     def __iter__(self):
+        return self._iter(copy=True)
+
+    def tensors(self):
+        """The batches as MindSpore tensors, each made (one copy) before the next batch is asked for, so a
+        worker's shared-memory slot is read in place: no extra copy out of shared memory."""
+        from mindspore import Tensor
+
+        for images, labels in self._iter(copy=False):
+            yield Tensor(images), Tensor(labels)
+
+    def _iter(self, copy):
         if self.steps == 0:
             return
         yield self._first
@@ -194,7 +208,7 @@ class EpochBatches:
             for b in range(1, self.steps):
                 yield self._batch(b)
         elif self.processes and "fork" in _start_methods():
-            yield from self._iter_processes()
+            yield from self._iter_processes(copy)
         else:
             yield from self._iter_threads()
 
@@ -208,7 +222,9 @@ class EpochBatches:
                     pending[b + window] = pool.submit(self._batch, b + window)
                 yield result
 
-    def _iter_processes(self):
+    def _iter_processes(self, copy=True):
+        """``copy``: each batch copied out of its slot (a consumer such as GeneratorDataset may hold several);
+        else the slot itself, refilled only once the consumer asks for the next batch."""
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork")
@@ -241,10 +257,15 @@ class EpochBatches:
                         raise FaceIdError(error)
                     ready[got] = labels
                 labels = ready.pop(b)
-                batch = (view[b % slots].copy(), labels)
-                if b + slots < self.steps:
-                    tasks.put((b + slots, (b + slots) % slots))
-                yield batch
+                if copy:
+                    batch = (view[b % slots].copy(), labels)
+                    if b + slots < self.steps:
+                        tasks.put((b + slots, (b + slots) % slots))
+                    yield batch
+                else:
+                    yield view[b % slots], labels
+                    if b + slots < self.steps:  # the consumer is done with the slot: it asked for the next
+                        tasks.put((b + slots, (b + slots) % slots))
         finally:
             for _ in procs:
                 tasks.put(None)
@@ -326,13 +347,25 @@ def generator_dataset(batches):
     """A MindSpore dataset over already batched ``(image, label)`` pairs (one Python source, no re-batching)."""
     import mindspore.dataset as ds
 
-    return ds.GeneratorDataset(batches, ["image", "label"], shuffle=False, num_parallel_workers=1)
+    data = ds.GeneratorDataset(batches, ["image", "label"], shuffle=False, num_parallel_workers=1)
+    data.faceid_batches = batches  # tuple_iterator: the batches without GeneratorDataset's copies
+    return data
+
+
+def tuple_iterator(data):
+    """(images, labels) tensors of ``data``: straight from its ``EpochBatches`` when it is one (no copy out of the
+    workers' shared memory, no GeneratorDataset queue), else ``data.create_tuple_iterator()``."""
+    batches = getattr(data, "faceid_batches", None)
+    if isinstance(batches, EpochBatches):
+        return batches.tensors()
+    return data.create_tuple_iterator()
 
 
 def build_epoch_dataset(paths, labels, preprocess, batch_size, epoch, seed=0, rank=0, world=1,
-                        skip_batches=0, workers=2, bad=None, read=None, name=None, processes=True):
+                        skip_batches=0, workers=2, bad=None, read=None, name=None, processes=True, raw=False):
     """MindSpore dataset of one epoch for this rank; returns (dataset, number of batches).
 
+    ``raw``: images as uint8 (B, H, W, C), normalised on the device (common/data/device_input.py).
     ``paths`` are file paths, or any items ``read`` turns into a path or encoded bytes (see ImageSource).
     ``workers`` / ``processes`` change only the speed, never a value (see EpochBatches).
     """
@@ -343,5 +376,5 @@ def build_epoch_dataset(paths, labels, preprocess, batch_size, epoch, seed=0, ra
                           f"of {batch_size}")
     order = order[skip_batches * batch_size: steps * batch_size]
     debug_dump(f"epoch{epoch}_indices", rank, order)  # only with FACEID_DEBUG_DIR set
-    source = ImageSource(paths, labels, preprocess, order, seed, epoch, bad, read=read, name=name)
+    source = ImageSource(paths, labels, preprocess, order, seed, epoch, bad, read=read, name=name, raw=raw)
     return generator_dataset(EpochBatches(source, batch_size, workers, processes)), steps - skip_batches

@@ -27,6 +27,9 @@ from common.core.errors import FaceIdError
 # Extensions OpenCV decodes, preferred first (an LFW folder holding name_0001.jpg and name_0001.png reads the .jpg).
 IMAGE_EXTS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
+# ImageError kinds every eval path skips and counts (the pairs holding them are dropped): the rest stop the run
+SKIPPED_KINDS = ("unreadable", "no_face", "too_large", "too_small")
+
 DEFAULT_MAX_PIXELS = 89_478_485        # PIL's Image.MAX_IMAGE_PIXELS (a 9459 x 9459 image)
 DEFAULT_MIN_SIDE_FRACTION = 0.25       # of the network input, per side
 
@@ -103,12 +106,50 @@ def header_size(src, name="image"):
         return None
 
 
-def check_header(src, name):
-    """The pixel limit on the header of a file or encoded bytes, before any decoding."""
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def fast_size(buf):
+    """(width, height) read straight from a PNG IHDR or a JPEG SOF header in ``buf`` (bytes-like), no copy and no
+    decoding; None for other formats or a header it cannot follow (then :func:`header_size` asks PIL)."""
+    b = memoryview(buf).cast("B") if not isinstance(buf, (bytes, bytearray)) else buf
+    n = len(b)
+    if n >= 24 and bytes(b[:8]) == b"\x89PNG\r\n\x1a\n" and bytes(b[12:16]) == b"IHDR":
+        return int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
+    if n < 4 or b[0] != 0xFF or b[1] != 0xD8:
+        return None
+    i = 2
+    while i + 3 < n:
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker == 0xFF:                      # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = (b[i + 2] << 8) | b[i + 3]
+        if marker in _SOF:
+            if i + 9 > n:
+                return None
+            return (b[i + 7] << 8) | b[i + 8], (b[i + 5] << 8) | b[i + 6]
+        if length < 2 or marker in (0xD9, 0xDA):  # end of image / scan data before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def check_header(src, name, buf=None):
+    """The pixel limit on the header of a file or encoded bytes (``buf``: its bytes already read), before any
+    decoding: PNG / JPEG headers are read directly, other formats through PIL's header reader."""
     limit = max_pixels()
     if not limit:
         return
-    size = header_size(src, name)
+    size = fast_size(buf if buf is not None else src) if buf is not None or isinstance(
+        src, (bytes, bytearray, memoryview)) else None
+    if size is None:
+        size = header_size(src, name)
     if size is not None:
         check_pixels(size[0], size[1], name, limit)
 
@@ -149,7 +190,7 @@ def decode_image(path_or_bytes, channels=3, name=None, color="rgb"):
         except OSError as exc:
             raise ImageError(f"{name}: cannot read ({exc.strerror or exc})") from None
     if buf.size:
-        check_header(path_or_bytes, name)   # the header only: a path is opened again, bytes are not copied twice
+        check_header(path_or_bytes, name, buf)   # the header only, before any decoding
     img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) if buf.size else None
     if img is None:
         raise ImageError(f"{name}: not a decodable image" + ("" if buf.size else " (empty file)"))

@@ -13,12 +13,21 @@ import base64
 import binascii
 import os
 
-import cv2
-import numpy as np
 
 NUM_FIELDS = 7
 COUNT_KEYS = ("rows", "written", "filtered", "bad_fields", "bad_name", "bad_image")
 
+
+
+def _decodable(data):
+    """Through the one loader (common.data.images): the pixel limit on the header first, then OpenCV."""
+    from common.data.images import ImageError, decode_image
+
+    try:
+        decode_image(data)
+    except ImageError:
+        return False
+    return True
 
 def safe_component(text):
     """``text`` if it is usable as one path component, else ``None``."""
@@ -86,7 +95,7 @@ def convert(tsv_path, out_dir, clean_list=None, limit=None):
                 data = base64.b64decode(fields[6], validate=True)
             except (binascii.Error, ValueError):
                 data = b""
-            if not data or cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+            if not data or not _decodable(data):
                 counts["bad_image"] += 1
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -203,13 +203,16 @@ class Preprocess:
         check_min_size(img, self._input_hw(), name or "image")
         return self._finish(self._crop(self._resize(img), name=name))
 
-    def train_image(self, img, rng, name=None):
-        """uint8 HxWxC -> float32 CHW with random crop and flip from ``rng`` (np.random.Generator)."""
+    def train_image(self, img, rng, name=None, raw=False):
+        """uint8 HxWxC -> float32 CHW with random crop and flip from ``rng`` (np.random.Generator).
+
+        ``raw``: the cropped/flipped uint8 HxWxC instead (``uint8_input``: the graph's first op normalises it,
+        common/data/device_input.py; the same numbers as ``_finish``, bit for bit)."""
         check_min_size(img, self._input_hw(), name or "image")
         img = self._crop(self._resize(img), rng, name=name)
         if self.flip and rng.random() < 0.5:
             img = img[:, ::-1]
-        return self._finish(img)
+        return np.ascontiguousarray(img) if raw else self._finish(img)
 
     def load(self, path_or_bytes, name=None):
         return decode_image(path_or_bytes, self.channels, name, self.color)

@@ -89,7 +89,9 @@ def onnx_session(path, threads=None):
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    from common.core.env import ort_session
+
+    sess = ort_session(path, opts)  # --ort_providers (default: the best installed)
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x})
 

@@ -39,25 +39,91 @@ SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 SIDECAR_VERSION = 1
 
 
+DYNAMIC = "dynamic"
+ONNX_PROBE_BATCH = 3  # the batch a dynamic ONNX is traced at before its batch axis is made symbolic
+
+
+def is_dynamic(batch_size):
+    return str(batch_size).lower() == DYNAMIC
+
+
 def export(net, input_size, file_name, file_format="MINDIR", batch_size=1, device="CPU"):
-    """Write ``file_name`` + suffix; returns the path. ``input_size`` is (C, H, W)."""
+    """Write ``file_name`` + suffix; returns the path. ``input_size`` is (C, H, W). ``batch_size``: N (a static
+    batch) or ``"dynamic"``: MINDIR with a None batch dimension, ONNX with the symbolic batch axis ``N``
+    (:func:`make_onnx_batch_dynamic`); AIR is static only."""
     fmt = file_format.upper()
     if fmt not in SUFFIX:
         raise FaceIdError(f"--file_format must be MINDIR, ONNX or AIR, got {file_format!r}")
     if fmt == "AIR" and device != "Ascend":
         raise FaceIdError("AIR export needs the Ascend backend (MindSpore for Ascend with the CANN toolkit, "
                           "--device_target Ascend); on this device export MINDIR or ONNX")
+    dynamic = is_dynamic(batch_size)
+    if dynamic and fmt == "AIR":
+        raise FaceIdError("--batch_size dynamic: AIR takes a static batch; give --batch_size N (or export "
+                          "MINDIR / ONNX, which take a dynamic batch)")
     net.set_train(False)
     os.makedirs(os.path.dirname(os.path.abspath(file_name)) or ".", exist_ok=True)
     base = file_name[: -len(SUFFIX[fmt])] if file_name.endswith(SUFFIX[fmt]) else file_name
     path = base + SUFFIX[fmt]
     if os.path.exists(sidecar_path(path)):
         os.remove(sidecar_path(path))  # it described the file about to be replaced
-    x = ms.Tensor(np.zeros((batch_size,) + tuple(input_size), np.float32))
+    if dynamic and fmt == "MINDIR":
+        x = ms.Tensor(shape=[None] + list(input_size), dtype=ms.float32)
+    else:
+        n = ONNX_PROBE_BATCH if dynamic else int(batch_size)
+        x = ms.Tensor(np.zeros((n,) + tuple(input_size), np.float32))
     ms.export(net, x, file_name=base, file_format=fmt)
     if fmt == "ONNX":
         fix_onnx_conv_pads(path)
+        if dynamic:
+            make_onnx_batch_dynamic(path, ONNX_PROBE_BATCH)
     return path
+
+
+def make_onnx_batch_dynamic(path, traced_batch, name="N"):
+    """Make the batch axis of an ONNX file traced at ``traced_batch`` symbolic (``name``): the first dimension
+    of the graph's inputs and outputs, and of every constant Reshape target that starts with the traced batch
+    (set to 0: "copy the input's batch"); the intermediate shapes are dropped for ONNX Runtime to infer again.
+    The export's parity check then runs the file at two other batch sizes. Returns the Reshapes changed."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    consts = {n.output[0]: n for n in graph.node if n.op_type == "Constant"}
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            continue
+        src = node.input[1]
+        if src in inits:
+            shape = numpy_helper.to_array(inits[src])
+            if shape.ndim == 1 and len(shape) and shape[0] == traced_batch:
+                shape = shape.copy()
+                shape[0] = 0
+                inits[src].CopyFrom(numpy_helper.from_array(shape.astype(shape.dtype), src))
+                changed += 1
+        elif src in consts:
+            for attr in consts[src].attribute:
+                if attr.name == "value":
+                    shape = numpy_helper.to_array(attr.t)
+                    if shape.ndim == 1 and len(shape) and shape[0] == traced_batch:
+                        shape = shape.copy()
+                        shape[0] = 0
+                        attr.t.CopyFrom(numpy_helper.from_array(shape, attr.t.name))
+                        changed += 1
+    init_names = set(inits)
+    for v in list(graph.input) + list(graph.output):
+        if v.name in init_names:
+            continue
+        dims = v.type.tensor_type.shape.dim
+        if dims:
+            dims[0].Clear()
+            dims[0].dim_param = name
+    del graph.value_info[:]
+    onnx.save(model, path)
+    return changed
 
 
 def fix_onnx_conv_pads(path):
@@ -88,9 +154,9 @@ def run_exported(path, x):
         out = graph(ms.Tensor(x))
         return [o.asnumpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
     if path.endswith(".onnx"):
-        import onnxruntime as ort
+        from common.core.env import ort_session
 
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        sess = ort_session(path, providers="cpu")  # the parity check: float32 on the CPU (no TF32 / fp16 paths)
         return sess.run(None, {sess.get_inputs()[0].name: x})
     raise FaceIdError(f"{path}: cannot run this format here (MINDIR or ONNX)")
 
@@ -196,7 +262,7 @@ def build_sidecar(cfg, path, fmt, batch, input_size, preprocess, outputs, out_sh
     if fmt == "ONNX":
         inp, outs = _onnx_io(path)
     else:
-        inp = {"name": "x", "shape": [batch] + list(input_size)}
+        inp = {"name": "x", "shape": ["N" if is_dynamic(batch) else batch] + list(input_size)}
         outs = [{"name": m, "shape": s} for m, s in zip(meanings, out_shapes or [None] * len(meanings))]
     n_out = len(outs) if outs else len(meanings)
     if meanings and len(meanings) != n_out:
@@ -257,15 +323,32 @@ def export_checked(cfg, build, device, input_size=None, what="embedding", output
         raise FaceIdError(f"{cfg.get('config') or 'config'}: preprocess gives {pre_size} (C, H, W) but the network "
                           f"takes {size}; the export would describe an input the network cannot use")
     fmt = str(cfg.get("file_format", "MINDIR")).upper()
-    batch = int(cfg.get("batch_size_export", 1))
+    given = cfg.get("batch_size_export", 1)
+    dynamic = is_dynamic(given)
+    batch = DYNAMIC if dynamic else int(given)
     path = export(net, size, cfg.get("file_name") or cfg.model, fmt, batch, device)
-    shape = f"{batch}x{'x'.join(map(str, size))}"
+    shape = f"{'N' if dynamic else batch}x{'x'.join(map(str, size))}"
     if fmt == "AIR":
         write_sidecar(path, build_sidecar(cfg, path, fmt, batch, size, pre, outputs, None, None,
                                                             flip))
         print(f"exported {path} (AIR, input {shape}); sidecar {sidecar_path(path)}")
         return path, None
-    diff, tol, out_shapes = parity(build(), path, size, batch, tol=cfg.get("export_tol"))
+    if dynamic:  # the symbolic batch must work at more than the traced size: two other batches
+        fresh = build()
+        checks = []
+        for b in (1, 5):
+            try:
+                checks.append(parity(fresh, path, size, b, tol=cfg.get("export_tol"), seed=b))
+            except FaceIdError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (a graph with the traced batch baked in somewhere)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise FaceIdError(f"{path}: the dynamic-batch {fmt} does not run at batch {b} ({first}); export "
+                                  f"a static --batch_size N instead") from None
+        diff, tol = max(c[0] for c in checks), checks[0][1]
+        out_shapes = [["N"] + s[1:] for s in checks[0][2]]
+    else:
+        diff, tol, out_shapes = parity(build(), path, size, batch, tol=cfg.get("export_tol"))
     write_sidecar(path, build_sidecar(cfg, path, fmt, batch, size, pre, outputs, out_shapes,
                                                         (diff, tol), flip))
     print(f"exported {path} ({fmt}, input {shape}, {what}); max |exported - Python| = {diff:.2e} "
@@ -290,9 +373,9 @@ class Exported:
         self.input_size = tuple(int(d) for d in dims[1:]) if dims else None
         self.batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
         if self.path.endswith(".onnx"):
-            import onnxruntime as ort
+            from common.core.env import ort_session
 
-            self._sess = ort.InferenceSession(self.path, providers=["CPUExecutionProvider"])
+            self._sess = ort_session(self.path)  # --ort_providers (default: the best installed)
             self._input = self._sess.get_inputs()[0].name
             self._call = lambda x: self._sess.run(None, {self._input: x})
         elif self.path.endswith(".mindir"):

@@ -14,7 +14,9 @@ minimum size included). An LFW-format folder is read as the Python eval reads it
 (:func:`common.evaluation.targets.pair_images`: ``pairs.txt`` in the folder or in its single subfolder, images under
 it or under its single subfolder, any image extension, e.g. the old CosFace ``LFW_112/pairs.txt`` +
 ``LFW_112/lfw_align_112/<name>/...``), and checked before anything is preprocessed: pairs the protocol can score,
-every image they name present.
+every image they name present. Images the Python eval skips (unreadable, no face found, over the pixel limit,
+under the minimum size) are skipped here too: named on the console and in ``skipped.tsv`` (``path<TAB>why``) beside
+the manifest; the post-step drops their pairs as the Python eval does.
 """
 import argparse
 import os
@@ -31,6 +33,7 @@ class HarnessError(FaceIdError, ValueError):
 
 MANIFEST = "manifest.tsv"
 INPUT_LIST = "inputs.txt"
+SKIPPED = "skipped.tsv"   # images the pre-step skipped (unreadable, no face, over the pixel limit, too small)
 
 
 def list_images(path):
@@ -101,12 +104,15 @@ def check_layout(dataset_path, pairs=None):
     return pairs_path
 
 
-def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
+def preprocess(image_paths, preprocess_fn, out_dir, naming="index", skip_bad=False, log=print):
     """Write ``preprocess_fn(path)`` (float32 CHW) of each image to ``out_dir/<stem>.bin``; return the stems.
 
     ``naming`` "index": stems are zero-padded indices in the given order; "stem": the image file stems
-    (must be unique). Also writes ``inputs.txt`` and ``manifest.tsv`` in ``out_dir``.
+    (must be unique). Also writes ``inputs.txt`` and ``manifest.tsv`` in ``out_dir``. ``skip_bad``: an image the
+    Python eval would skip (ImageError of a kind in ``common.evaluation.embed.SKIPPED``) is left out of the inputs
+    and the manifest and named in ``skipped.tsv`` (else it stops the run, naming the file).
     """
+    from common.data.images import SKIPPED_KINDS as kinds, ImageError
     image_paths = list(image_paths)
     if not image_paths:
         raise HarnessError(f"{out_dir}: no images to preprocess")
@@ -124,8 +130,16 @@ def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
         raise HarnessError(f"naming must be 'index' or 'stem', got {naming!r}")
     os.makedirs(out_dir, exist_ok=True)
     shape = None
+    kept, skipped = [], []
     for stem, path in zip(stems, image_paths):
-        x = np.asarray(preprocess_fn(path))
+        try:
+            x = np.asarray(preprocess_fn(path))
+        except ImageError as exc:
+            if not skip_bad or exc.kind not in kinds:
+                raise
+            skipped.append((os.path.abspath(path), str(exc).replace("\t", " ").replace("\n", " ")))
+            continue
+        kept.append((stem, path))
         if x.dtype != np.float32 or x.ndim != 3:
             raise HarnessError(f"{path}: preprocessing gave {x.dtype} {x.shape}, expected float32 CHW")
         if shape is None:
@@ -133,11 +147,32 @@ def preprocess(image_paths, preprocess_fn, out_dir, naming="index"):
         elif x.shape != shape:
             raise HarnessError(f"{path}: preprocessed shape {x.shape} differs from the first image's {shape}")
         np.ascontiguousarray(x).tofile(os.path.join(out_dir, stem + ".bin"))
+    if not kept:
+        raise HarnessError(f"{out_dir}: none of the {len(image_paths)} images could be used (e.g. {skipped[0][1]})")
+    if skipped:
+        shown = "; ".join(m for _, m in skipped[:3]) + (f"; +{len(skipped) - 3} more" if len(skipped) > 3 else "")
+        log(f"preprocess: skipped {len(skipped)} image(s) ({shown}); listed in {os.path.join(out_dir, SKIPPED)}")
+    with open(os.path.join(out_dir, SKIPPED), "w", encoding="utf-8") as f:
+        f.writelines(f"{p}\t{m}\n" for p, m in skipped)
     with open(os.path.join(out_dir, INPUT_LIST), "w", encoding="utf-8") as f:
-        f.writelines(stem + ".bin\n" for stem in stems)
+        f.writelines(stem + ".bin\n" for stem, _ in kept)
     with open(os.path.join(out_dir, MANIFEST), "w", encoding="utf-8") as f:
-        f.writelines(f"{stem}\t{os.path.abspath(path)}\n" for stem, path in zip(stems, image_paths))
-    return stems
+        f.writelines(f"{stem}\t{os.path.abspath(path)}\n" for stem, path in kept)
+    return [stem for stem, _ in kept]
+
+
+def read_skipped(manifest):
+    """{absolute image path: why} of the images the pre-step skipped (``skipped.tsv`` beside ``manifest``)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(manifest)), SKIPPED)
+    if not os.path.isfile(path):
+        return {}
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                p, _, why = line.rstrip("\n").partition("\t")
+                out[p] = why
+    return out
 
 
 def read_manifest(path):
@@ -219,8 +254,9 @@ def preprocess_for_model(model_path, images, out_dir, naming="index", sidecar=No
         if not template:
             raise FaceIdError(f"{sidecar or sidecar_path(model_path)}: names no alignment template; give --align "
                               f"TEMPLATE (arcface112, sphereface112x96, facenet182, lightcnn144, ...)")
-        return preprocess(list_images(images), aligned_preprocess(pre, template).eval_array, out_dir, naming), pre
-    return preprocess(list_images(images), pre.eval_array, out_dir, naming), pre
+        return preprocess(list_images(images), aligned_preprocess(pre, template).eval_array, out_dir, naming,
+                          skip_bad=True), pre
+    return preprocess(list_images(images), pre.eval_array, out_dir, naming, skip_bad=True), pre
 
 
 def main(argv=None):
@@ -238,6 +274,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.path.isdir(args.images):
         check_layout(args.images)              # before anything is preprocessed (and before the build)
+    from common.core.paths import writable_dir
+
+    writable_dir(args.out_dir, "--out_dir")
     stems, pre = preprocess_for_model(args.model, args.images, args.out_dir, args.naming, args.sidecar, args.align)
     print(f"preprocess: {len(stems)} images -> {args.out_dir} ({INPUT_LIST}, {MANIFEST}); channels {pre.channels}, "
           f"resize {pre.resize}, crop {pre.crop}, mean {pre.mean}, std {pre.std} (from the sidecar of {args.model})")

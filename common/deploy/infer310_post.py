@@ -99,16 +99,19 @@ def relative_names(images, dataset_path):
     return [os.path.relpath(p, base).replace(os.sep, "/") for p in images]
 
 
-def pair_rows(names, pairs_path, images=None, dataset_path=None):
+def pair_rows(names, pairs_path, images=None, dataset_path=None, skipped=None):
     """The images ``pairs_path`` names, in the Python eval's (sorted) order, and their rows in ``names``.
 
     With ``images`` (the manifest's paths) and a ``dataset_path`` folder, each name is found as the Python eval
-    finds it (single subfolder such as ``LFW_112/lfw_align_112/``, any image extension) and matched by file."""
+    finds it (single subfolder such as ``LFW_112/lfw_align_112/``, any image extension) and matched by file; an
+    image the pre-step skipped (``skipped``: its paths) has row None."""
     if images is not None and dataset_path and os.path.isdir(dataset_path):
         wanted, paths = infer310.pair_image_paths(dataset_path, pairs_path)
         row = {os.path.realpath(p): i for i, p in enumerate(images)}
+        skipped = {os.path.realpath(p) for p in (skipped or ())}
         found = [row.get(os.path.realpath(p)) if p else None for p in paths]
-        missing = [n for n, r in zip(wanted, found) if r is None]
+        missing = [n for n, r, p in zip(wanted, found, paths)
+                   if r is None and not (p and os.path.realpath(p) in skipped)]
         if missing:
             raise HarnessError(f"{pairs_path}: names {len(missing)} image(s) the harness did not embed, "
                                f"e.g. {missing[0]}")
@@ -123,16 +126,33 @@ def pair_rows(names, pairs_path, images=None, dataset_path=None):
     return wanted, [row[n] for n in wanted]
 
 
-def score_lfw(embeddings, names, pairs_path, images=None, dataset_path=None):
+def score_lfw(embeddings, names, pairs_path, images=None, dataset_path=None, skipped=None):
     """evaluate_lfw on the rows of the images ``pairs_path`` names, in the Python eval's (sorted) order; NaN / inf
-    rows are refused naming the images, as the Python eval does."""
-    wanted, rows = pair_rows(names, pairs_path, images, dataset_path)
-    return evaluate_lfw(embeddings[rows], wanted, pairs_path, source="C++ harness embeddings")
+    rows are refused naming the images, as the Python eval does; images the pre-step skipped are unreadable there
+    (their pairs dropped, named in ``unreadable_images``)."""
+    from common.protocols.sanity import check_finite
+
+    wanted, rows = pair_rows(names, pairs_path, images, dataset_path, skipped)
+    have = [r for r in rows if r is not None]
+    check_finite(embeddings, "C++ harness embeddings", have, names)   # rows of embeddings.npy / images.txt
+    emb = np.full((len(wanted), embeddings.shape[1]), np.nan, np.float32)
+    ok = [k for k, r in enumerate(rows) if r is not None]
+    emb[ok] = embeddings[have]
+    return evaluate_lfw(emb, wanted, pairs_path, unreadable=[wanted[k] for k, r in enumerate(rows) if r is None],
+                        source="C++ harness embeddings")
 
 
-def score_lfw_mls(mu, sigma_sq, names, pairs_path, images=None, dataset_path=None):
+def score_lfw_mls(mu, sigma_sq, names, pairs_path, images=None, dataset_path=None, skipped=None):
     """PFE's LFW scoring (cosine of mu and MLS side by side) on the rows of the images ``pairs_path`` names."""
-    wanted, rows = pair_rows(names, pairs_path, images, dataset_path)
+    from common.protocols.sanity import check_finite
+
+    wanted, rows = pair_rows(names, pairs_path, images, dataset_path, skipped)
+    lost = [n for n, r in zip(wanted, rows) if r is None]
+    if lost:
+        raise HarnessError(f"{pairs_path}: {len(lost)} image(s) its pairs name were skipped by the pre-step (e.g. "
+                           f"{lost[0]}); PFE's MLS scoring, as its Python eval, needs every image")
+    check_finite(mu, "C++ harness mu", rows, names)
+    check_finite(sigma_sq, "C++ harness sigma_sq", rows, names)
     return score_lfw_pairs(mu[rows], sigma_sq[rows], wanted, pairs_path)
 
 
@@ -153,6 +173,9 @@ def postprocess(manifest, result_dir, dataset_path, config=None, pairs=None, out
     latency_file = latency_file or os.path.join(work, "latency.txt")
     meta = read_sidecar(model, sidecar) if (model or sidecar) else None
     images, outputs = load_outputs(manifest, result_dir, meta, log)
+    skipped = infer310.read_skipped(manifest)
+    if skipped:
+        log(f"postprocess: {len(skipped)} image(s) skipped by the pre-step ({infer310.SKIPPED} beside {manifest})")
     names = relative_names(images, dataset_path)
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
@@ -170,9 +193,9 @@ def postprocess(manifest, result_dir, dataset_path, config=None, pairs=None, out
         log(f"postprocess: {dataset_path} has no pairs.txt: embeddings only, no protocol scored")
         return None
     if probabilistic:
-        result = score_lfw_mls(outputs["mu"], outputs["sigma_sq"], names, pairs_path, images, dataset_path)
+        result = score_lfw_mls(outputs["mu"], outputs["sigma_sq"], names, pairs_path, images, dataset_path, skipped)
     else:
-        result = score_lfw(emb, names, pairs_path, images, dataset_path)
+        result = score_lfw(emb, names, pairs_path, images, dataset_path, skipped)
     result["files"] = {"pairs": os.path.abspath(pairs_path), "images": os.path.abspath(dataset_path)}
     result["flip"] = False
     result["source"] = "ascend310_infer (C++)"
@@ -217,6 +240,9 @@ def main(argv=None):
     p.add_argument("--out", help="result JSON (default: result.json beside RESULT_DIR)")
     p.add_argument("--latency_file", help="harness latency file (default: latency.txt beside RESULT_DIR)")
     a = p.parse_args(argv)
+    from common.core.paths import writable_file
+
+    writable_file(a.out, "--out")  # None: the default beside RESULT_DIR, checked where it is made
     return postprocess(a.manifest, a.result_dir, a.dataset_path, a.config, a.pairs, a.out, a.latency_file,
                        model=a.model, sidecar=a.sidecar)
 

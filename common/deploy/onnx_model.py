@@ -62,8 +62,12 @@ def onnx_embedding(path, input_size, batch_size=64, threads=None, log=print):
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
+    from common.core.env import ort_session
+
     try:
-        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        sess = ort_session(path, opts)  # --ort_providers (default: the best installed)
+    except FaceIdError:
+        raise
     except Exception as exc:  # not an ONNX file, an operator ONNX Runtime lacks, a truncated file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FaceIdError(f"{path}: ONNX Runtime cannot load this model ({first[:300]})") from None

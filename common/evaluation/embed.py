@@ -12,11 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm import tqdm
 
-from common.data.images import ImageError
-
-# image kinds an eval skips and counts (their pairs dropped): unreadable, no face found, over the pixel limit,
-# under the minimum size (common.data.images)
-SKIPPED = ("unreadable", "no_face", "too_large", "too_small")
+from common.data.images import SKIPPED_KINDS as SKIPPED, ImageError  # kinds skipped and counted, not fatal
 
 
 def _load_all(preprocess, items, names, pool, unreadable):

@@ -2,12 +2,13 @@
 
 ``--ijb_dir DIR --ijb_target IJBB|IJBC``: ``DIR/meta`` (or DIR itself) holds the published meta files,
 ``DIR/loose_crop`` the images. Each image (line i of ``<p>_name_5pts_score.txt``) is aligned by the similarity
-transform of its 5 landmarks onto the recipe's template (``--ijb_align`` to choose another 5-point template; no
-detection), then goes through the model's own preprocessing; with flip its mirror is embedded too. Scoring:
-:mod:`common.protocols.ijb` (the published rules).
+transform of its 5 landmarks onto the recipe's template (``--ijb_align`` to choose another; a box template such
+as FaceNet's is replaced by its 5-point equivalent, :func:`landmark_template`; no detection), then goes through
+the model's own preprocessing; with flip its mirror is embedded too. Scoring: :mod:`common.protocols.ijb` (the
+published rules).
 
 Everything is checked before any image is embedded: the meta files (consistent, both pair classes), every image
-file present, the template a 5-point one, the outputs none of the inputs. An image that cannot be decoded is
+file present, the outputs none of the inputs. An image that cannot be decoded is
 skipped: named on the console and in the result (``unreadable_images``), left out of its template.
 
 ``--save_embeddings true``: images are embedded in chunks of :data:`CHUNK`, each chunk written atomically to
@@ -58,17 +59,22 @@ def detect_target(ijb_dir):
 
 
 def landmark_template(name):
-    """The alignment template for IJB: it must place 5 landmarks (a box template cannot use them)."""
-    from common.align.templates import TEMPLATES, get_template
+    """The alignment template for IJB, which gives 5 landmarks and no face box. A box template (``facenet160`` /
+    ``facenet182``: MTCNN box + margin) is replaced by its 5-point equivalent: ``facenet160_5pt``'s points (the
+    face of a 160 px crop with margin 32, i.e. a 128 px box) scaled to the template's box size (size - margin)
+    about the crop centre."""
+    from common.align.templates import TEMPLATES, Template, get_template
 
     if not name:
         raise FaceIdError("--ijb_dir: the recipe names no alignment template (align); give --ijb_align TEMPLATE")
     t = get_template(name)
-    if t.points is None:
-        five = ", ".join(k for k, v in TEMPLATES.items() if v.points is not None)
-        raise FaceIdError(f"--ijb_dir: template {t.name} is a face-box template; IJB gives 5 landmarks, not boxes: "
-                          f"give --ijb_align with a 5-point template ({five})")
-    return t
+    if t.points is not None:
+        return t
+    h, w = t.size
+    ref = TEMPLATES["facenet160_5pt"].points
+    points = (ref - 80.0) * ((min(h, w) - t.margin) / 128.0) + np.array([w / 2.0, h / 2.0])
+    return Template(f"{t.name}_5pt", t.size, t.channels, points,
+                    note=f"5-point equivalent of the box template {t.name} (for landmarks without a box)")
 
 
 class LandmarkAlign:

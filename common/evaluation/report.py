@@ -7,14 +7,18 @@ Every eval (``common/flows/evaluate.py``) writes it after all targets are scored
   JSON holds both: ``accuracy_mean``/``accuracy_std``, ``val_mean``/``val_std``, ``mean``/``std``); nested
   metrics are named by their path (``tar_at_far/1e-06``, ``roc_flip/auc``), so any protocol renders;
 * ROC and DET curves (log FAR; DET = false reject rate vs FAR, both log) of every ``roc`` curve, overlaid;
-* per result with pair scores (``<stem>_pairs.npz`` beside the JSON, written by the eval): a per-fold table, the
-  thresholds at FAR 1e-3 / 1e-4 a deployment would use, and the 8 worst false accepts (impostor pairs scoring
-  highest) and 8 worst false rejects (genuine pairs scoring lowest) as thumbnail pairs with score and file names
-  (``.bin`` sets: the image index, decoded from the ``.bin``).
+* the per-fold (BLUFR: per-trial) values of each result; and for a result with pair scores (``<stem>_pairs.npz``
+  beside the JSON, named in its ``files.pair_scores``, written by the eval): the thresholds at FAR 1e-3 / 1e-4 a
+  deployment would use, and the 8 worst false accepts (impostor pairs scoring highest) and 8 worst false rejects
+  (genuine pairs scoring lowest) as thumbnail pairs with score and file names (``.bin`` sets: the image index,
+  decoded from the ``.bin``).
 
 Pair-score side file (``<stem>_pairs.npz``, :func:`write_pairs`): ``score`` (higher = more similar), ``label``
 (True = same identity), ``fold``, ``first`` / ``second`` (image paths, or image indices in ``bin``), ``bin``
-(the .bin path or ""), ``score_name``.
+(the .bin path or ""), ``score_name``. A protocol with too many pairs to keep (BLUFR's all-pairs trials) names
+only the worst pairs there and adds the distributions the thresholds need (:func:`hardest_pairs`:
+``genuine_scores``, ``impostor_top``, ``impostors``). Another protocol (IJB) gets the same page section by writing
+this file and naming it in ``files.pair_scores``.
 
 Threshold at FAR f (N impostor pairs): at most k = floor(f * N) false accepts are allowed; the threshold is the
 smallest value rejecting the (k+1)-th highest impostor score (accept ``score >= threshold``), which gives the
@@ -45,32 +49,41 @@ def pairs_path(out_json):
     return os.path.splitext(out_json)[0] + "_pairs.npz"
 
 
-def write_pairs(path, score, label, fold, first, second, bin_path="", score_name="cosine"):
-    """Write the pair-score side file atomically (module doc); returns its absolute path."""
+def write_pairs(path, score, label, fold, first, second, bin_path="", score_name="cosine", extra=None):
+    """Write the pair-score side file atomically (module doc); returns its absolute path. ``extra``: more arrays
+    (:func:`hardest_pairs`' ``genuine_scores``, ``impostor_top``, ``impostors`` when only some pairs are named)."""
     score = np.asarray(score, np.float64).ravel()
     n = score.size
     data = {"score": score, "label": np.asarray(label, bool).ravel(), "fold": np.asarray(fold, np.int64).ravel(),
             "first": np.asarray([str(x) for x in first]), "second": np.asarray([str(x) for x in second]),
             "bin": np.asarray(str(bin_path or "")), "score_name": np.asarray(str(score_name))}
+    data.update({k: np.asarray(v) for k, v in (extra or {}).items()})
     for k in ("label", "fold", "first", "second"):
         if data[k].size != n:
             raise FaceIdError(f"{path}: {k} has {data[k].size} entries for {n} pair scores")
-    atomic_write(path, lambda f: np.savez(f, **data))
+    atomic_write(path, lambda f: np.savez_compressed(f, **data))
     return os.path.abspath(path)
 
 
 def load_pairs(result, json_path=None):
-    """The pair-score side file of a result (``files.pair_scores``, else ``<stem>_pairs.npz``), or None."""
+    """The pair-score side file a result names (``files.pair_scores``; when that path is gone, the file of that
+    name beside the result JSON: a moved folder), or None. One whose pair count differs from the result's is
+    not this result's (None)."""
     path = (result.get("files") or {}).get("pair_scores")
-    if not (path and os.path.isfile(path)) and json_path:
-        path = pairs_path(json_path)
-    if not path or not os.path.isfile(path):
+    if not path:
+        return None
+    if not os.path.isfile(path) and json_path:
+        path = os.path.join(os.path.dirname(os.path.abspath(json_path)), os.path.basename(path))
+    if not os.path.isfile(path):
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files} | {"path": path}
+            data = {k: z[k] for k in z.files}
     except (OSError, ValueError) as exc:
         raise FaceIdError(f"{path}: cannot read pair scores ({exc})") from None
+    if "impostors" not in data and _num(result.get("pairs")) and int(result["pairs"]) != data["score"].size:
+        return None
+    return dict(data, path=path)
 
 
 # ---------------------------------------------------------------- numbers
@@ -93,10 +106,11 @@ def flatten_metrics(result):
                 continue
             v = d[k]
             name = f"{prefix}/{k}" if prefix else str(k)
-            if k == "mean" and "std" in d:
+            scalar = v is None or _num(v)
+            if k == "mean" and "std" in d and scalar:
                 out[prefix or "mean"] = (v, d["std"])
                 done.update({"mean", "std"})
-            elif str(k).endswith("_mean") and str(k)[:-5] + "_std" in d:
+            elif scalar and str(k).endswith("_mean") and str(k)[:-5] + "_std" in d:
                 base = str(k)[:-5]
                 last = prefix.rsplit("/", 1)[-1]
                 label = prefix if prefix and last.startswith(base) else (f"{prefix}/{base}" if prefix else base)
@@ -128,16 +142,61 @@ def fmt_cell(value, std):
 def threshold_at_far(score, label, far):
     """dict(far_target, threshold, tar, far, false_accepts, impostors, resolved) per the module doc."""
     score, label = np.asarray(score, np.float64), np.asarray(label, bool)
-    imp = np.sort(score[~label])[::-1]
-    gen = score[label]
-    n = imp.size
+    return threshold_from(score[label], np.sort(score[~label])[::-1], int(np.count_nonzero(~label)), far)
+
+
+def threshold_from(gen, imp_desc, n, far):
+    """:func:`threshold_at_far` from the genuine scores, the highest impostor scores (descending; all of them, or
+    at least the floor(far * n) + 1 highest) and the number ``n`` of impostor pairs; None when too few are given."""
+    gen, imp = np.asarray(gen, np.float64), np.asarray(imp_desc, np.float64)
     if n == 0 or gen.size == 0:
         return None
     k = int(math.floor(far * n + 1e-9))
-    thr = float(np.nextafter(imp[k], np.inf)) if k < n else float(imp[-1])
+    if k >= imp.size and imp.size < n:
+        return None
+    thr = float(np.nextafter(imp[k], np.inf)) if k < imp.size else float(imp[-1])
     fa = int(np.count_nonzero(imp >= thr))
     return {"far_target": far, "threshold": thr, "tar": float(np.mean(gen >= thr)), "far": fa / n,
             "false_accepts": fa, "impostors": int(n), "genuine": int(gen.size), "resolved": far * n >= 1}
+
+
+def hardest_pairs(x, labels, fars=FARS, worst=WORST, block=256):
+    """Every pair of the rows of ``x`` (L2-normalised; a BLUFR verification trial) scored by dot product, kept
+    small: all genuine scores and the highest impostor scores, enough for the thresholds at ``fars`` and the
+    ``worst`` false accepts. Returns {genuine_scores, genuine_pairs, impostor_top (descending), impostor_pairs,
+    impostors (their total)}; pairs are (i, j) row indices with j < i."""
+    x, labels = np.asarray(x), np.asarray(labels)
+    n = labels.size
+    gs, gp = [], []
+    for lab in np.unique(labels):
+        g = np.flatnonzero(labels == lab)
+        if g.size > 1:
+            i, j = np.tril_indices(g.size, -1)
+            gs.append(np.einsum("ij,ij->i", x[g[i]], x[g[j]]))
+            gp.append(np.stack([g[i], g[j]], 1))
+    gen = np.concatenate(gs) if gs else np.empty(0)
+    gpairs = np.concatenate(gp) if gp else np.empty((0, 2), np.int64)
+    n_imp = n * (n - 1) // 2 - gen.size
+    keep = min(n_imp, int(math.floor(max(fars) * n_imp + 1e-9)) + 1 + worst)
+    top_s, top_p = np.empty(0, x.dtype), np.empty((0, 2), np.int64)
+    cols = np.arange(n)
+    for a in range(0, n if keep else 0, block):
+        s = x[a:a + block] @ x.T
+        rows = np.arange(a, min(a + block, n))
+        s[(cols[None, :] >= rows[:, None]) | (labels[None, :] == labels[rows][:, None])] = -np.inf
+        flat = s.ravel()
+        pick = np.argpartition(-flat, keep - 1)[:keep] if flat.size > keep else np.arange(flat.size)
+        pick = pick[np.isfinite(flat[pick])]
+        r, c = np.divmod(pick, n)
+        v = flat[pick]
+        top_s = np.concatenate([top_s, v])
+        top_p = np.concatenate([top_p, np.stack([rows[r], c], 1)])
+        if top_s.size > keep:
+            pick = np.argpartition(-top_s, keep - 1)[:keep]
+            top_s, top_p = top_s[pick], top_p[pick]
+    order = np.lexsort((top_p[:, 1], top_p[:, 0], -top_s.astype(np.float64)))
+    return {"genuine_scores": gen, "genuine_pairs": gpairs, "impostor_top": top_s[order],
+            "impostor_pairs": top_p[order], "impostors": int(n_imp)}
 
 
 def worst_pairs(score, label, k=WORST):
@@ -185,12 +244,12 @@ def plot_curves(curves, det=False):
 
     fig, ax = plt.subplots(figsize=(6.0, 4.4), dpi=90)
     lo, drawn = 1.0, 0
-    for label, (far, tpr) in curves.items():
+    for i, (label, (far, tpr)) in enumerate(curves.items()):  # a curve has the same colour in ROC and DET
         y = 1.0 - tpr if det else tpr
         keep = np.isfinite(far) & np.isfinite(y) & (far > 0) & ((y > 0) if det else True)
         if keep.any():
             lo = min(lo, float(far[keep].min()))
-            ax.plot(far[keep], y[keep], label=label)
+            ax.plot(far[keep], y[keep], label=label, color=f"C{i % 10}")
             drawn += 1
     ax.set_xscale("log")
     ax.set_xlim(max(min(lo, 1e-3), 1e-7), 1.0)
@@ -260,7 +319,7 @@ def _e(x):
 
 
 def _attr_num(v):
-    return "" if v is None else repr(float(v))
+    return "" if v is None or not math.isfinite(float(v)) else repr(float(v))
 
 
 def _entry_label(result, json_path, key=None):
@@ -326,7 +385,7 @@ def fold_columns(result):
 def _fold_table(result, pairs):
     cols = fold_columns(result)
     counts = {}
-    if pairs is not None:
+    if pairs is not None and "impostors" not in pairs:
         folds, label = pairs["fold"], pairs["label"]
         ids = np.unique(folds)
         counts = {"genuine pairs": [int(np.sum(label & (folds == k))) for k in ids],
@@ -344,10 +403,19 @@ def _fold_table(result, pairs):
     return f'<table class="folds"><tr><th>fold / trial</th>{head}</tr>{"".join(rows)}</table>'
 
 
+def _distributions(pairs):
+    """(genuine scores, impostor scores descending, number of impostor pairs) of a side file."""
+    if "impostors" in pairs:  # only some pairs named (hardest_pairs): the distributions are stored
+        return pairs["genuine_scores"], pairs["impostor_top"], int(pairs["impostors"])
+    score, label = pairs["score"], pairs["label"]
+    return score[label], np.sort(score[~label])[::-1], int(np.count_nonzero(~label))
+
+
 def _threshold_table(pairs):
     rows = []
+    gen, imp, n_imp = _distributions(pairs)
     for far in FARS:
-        t = threshold_at_far(pairs["score"], pairs["label"], far)
+        t = threshold_from(gen, imp, n_imp, far)
         if t is None:
             continue
         note = "" if t["resolved"] else (f"not resolved: {t['impostors']} impostor pairs allow no false accept "
@@ -358,9 +426,13 @@ def _threshold_table(pairs):
                     f'{t["impostors"]}</td><td style="text-align:left">{_e(note)}</td></tr>')
     name = str(pairs.get("score_name", "score"))
     return (f'<p class="note">accept a pair when its {_e(name)} &gt;= threshold; set on all '
-            f'{int(pairs["label"].size)} pairs of this set</p><table class="thresholds"><tr><th>FAR target</th>'
+            f'{int(gen.size + n_imp)} pairs of {_e(_set_name(pairs))}</p><table class="thresholds"><tr><th>FAR target</th>'
             f'<th>threshold</th><th>TAR</th><th>FAR reached</th><th>false accepts</th><th></th></tr>'
             f'{"".join(rows)}</table>')
+
+
+def _set_name(pairs):
+    return "trial 1 (every pair of its test set)" if "impostors" in pairs else "this set"
 
 
 def _pair_figures(pairs, idx, kind, thumbs):
@@ -378,8 +450,8 @@ def _pair_figures(pairs, idx, kind, thumbs):
                         f'<span class="missing">{_e(shown)} not readable</span>')
         s = float(pairs["score"][i])
         figs.append(f'<figure class="pair {kind}" data-index="{int(i)}" data-score="{s!r}" data-first="{_e(a)}" '
-                    f'data-second="{_e(b)}">{"".join(imgs)}<figcaption>score {s:.5f} (fold '
-                    f'{int(pairs["fold"][i]) + 1})<br>{_e(names[0])}<br>{_e(names[1])}</figcaption></figure>')
+                    f'data-second="{_e(b)}">{"".join(imgs)}<figcaption>score {s:.5f} ('
+                    f'{"trial" if "impostors" in pairs else "fold"} {int(pairs["fold"][i]) + 1})<br>{_e(names[0])}<br>{_e(names[1])}</figcaption></figure>')
     return f'<div class="pairs {kind}">{"".join(figs)}</div>'
 
 

@@ -29,7 +29,7 @@ import sys
 import numpy as np  # noqa: E402
 
 from common.core.errors import FaceIdError, guard  # noqa: E402
-from common.core.paths import PROTOCOLS_DIR, check_output  # noqa: E402
+from common.core.paths import PROTOCOLS_DIR, check_output, writable_file  # noqa: E402
 from common.protocols import ProtocolError, binsets, blufr, lfw  # noqa: E402
 from common.protocols.roc import LFW_FARS, roc_metrics  # noqa: E402,F401
 from common.protocols.listfile import image_key, key_index, read_image_list  # noqa: E402
@@ -79,8 +79,11 @@ def evaluate_lfw(embeddings, names, pairs_path, unreadable=(), source="embedding
     return _warn(out, warnings)
 
 
-def evaluate_blufr(embeddings, config_path, image_names=None, source="embeddings"):
-    """BLUFR with the official config; rows follow ``image_names`` when given, else the config's imageList."""
+def evaluate_blufr(embeddings, config_path, image_names=None, source="embeddings", pairs_out=None):
+    """BLUFR with the official config; rows follow ``image_names`` when given, else the config's imageList.
+
+    ``pairs_out`` (a dict) receives trial 1's pairs for the report (common.evaluation.report.hardest_pairs) and
+    ``rows``: the input row of each of its test images."""
     cfg = blufr.load_config(config_path)
     emb = np.asarray(embeddings)
     if image_names is not None:
@@ -99,6 +102,13 @@ def evaluate_blufr(embeddings, config_path, image_names=None, source="embeddings
     out.update(blufr.evaluate(emb, cfg))
     v = out["verification"]
     out["roc"] = {"BLUFR verification (mean of trials)": {"far": v["mean_far"], "tpr": v["vr_mean"]}}
+    if pairs_out is not None:  # trial 1: every genuine score and the hardest impostors, for the report
+        from common.evaluation.report import hardest_pairs
+        from common.protocols.listfile import l2_normalize
+
+        test = cfg.test_index[0]
+        pairs_out.update(hardest_pairs(l2_normalize(emb).astype(np.float32)[test], cfg.labels[test]),
+                         rows=(np.asarray(rows) if image_names is not None else np.arange(emb.shape[0]))[test])
     return _warn(out, warnings)
 
 
@@ -289,6 +299,7 @@ def run(args):
     if getattr(args, "out", None):
         for path in result_paths(args.out):
             check_output(path, *inputs, what="--out")
+            writable_file(path, "--out")  # a read-only folder, a file in the way, a full disk: now, not after the work
     files = {"embeddings": os.path.abspath(args.embeddings)}
     if args.protocol == "bin":  # refuse a .bin the protocol cannot score before reading the embeddings
         if not args.pairs:

@@ -9,6 +9,8 @@ Bad input, one rule for every flow:
   console (one line) and in the result JSON (``unreadable_images``), the pairs holding it are not scored
   (``pairs_dropped``); when a fold is left without a same- or a different-person pair the run is refused.
   BLUFR scores every image of its config, so there an unreadable image is refused with the list;
+* an image over the pixel limit or under the minimum size (``common.data.images``: checked on the header before
+  decoding / a quarter of the network input per side, never upscaled) is skipped and counted like an unreadable one;
 * an image smaller than the crop of a preprocessing without resize is refused naming the file;
 * the result JSON / PNG may not be one of the inputs (checked before embedding).
 
@@ -365,7 +367,8 @@ def blufr_folder(net, preprocess, data_root, config_path, out_json=None, batch_s
         shown = ", ".join(paths[i] for i, _ in bad[:5]) + (f", +{len(bad) - 5} more" if len(bad) > 5 else "")
         raise FaceIdError(f"{data_root}: {len(bad)} unreadable image(s) ({shown}); BLUFR scores every image of "
                           f"{os.path.basename(config_path)}, replace them")
-    result = evaluate_blufr(emb, config_path, rel, source=f"embeddings of {data_root}")
+    scored = {}
+    result = evaluate_blufr(emb, config_path, rel, source=f"embeddings of {data_root}", pairs_out=scored)
     result["files"] = {"config": os.path.abspath(config_path), "images": os.path.abspath(data_root)}
     if image_list:
         result["files"]["image_list"] = os.path.abspath(image_list)
@@ -373,6 +376,23 @@ def blufr_folder(net, preprocess, data_root, config_path, out_json=None, batch_s
     if embeddings_out:
         result["files"].update(save_embeddings(embeddings_out, emb, rel, inputs))
     if out_json:
+        result["files"]["pair_scores"] = _write_blufr_pairs(out_json, scored, paths, inputs)
         json_path, png = write_result(out_json, result, inputs=inputs)
         log(f"wrote {json_path} and {png}")
     return result
+
+
+def _write_blufr_pairs(out_json, scored, paths, inputs):
+    """Trial 1 of BLUFR for the report: the worst false accepts / rejects named, the score distributions kept."""
+    from common.evaluation.report import WORST, pairs_path, write_pairs
+
+    gen, imp = scored["genuine_scores"], scored["impostor_top"]
+    low = np.argsort(gen, kind="stable")[:WORST]
+    pairs = np.concatenate([scored["impostor_pairs"][:WORST], scored["genuine_pairs"][low]])
+    names = [paths[r] for r in scored["rows"]]
+    path = check_output(pairs_path(out_json), *inputs, what="result")
+    return write_pairs(path, np.r_[imp[:WORST], gen[low]], np.r_[np.zeros(min(WORST, imp.size), bool),
+                                                                  np.ones(low.size, bool)],
+                       np.zeros(len(pairs), np.int64), [names[i] for i in pairs[:, 0]],
+                       [names[j] for j in pairs[:, 1]], score_name="cosine",
+                       extra={k: scored[k] for k in ("genuine_scores", "impostor_top", "impostors")})

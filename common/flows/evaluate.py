@@ -16,7 +16,7 @@ from common.core.runtime import prepare
 from common.core.config import load_config, read_yaml
 from common.data.transforms import Preprocess
 from common.core.errors import FaceIdError
-from common.core.paths import check_output
+from common.core.paths import check_output, writable_dir
 from common.recipes.load import inference_net
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -91,6 +91,8 @@ def plan_targets(recipe, cfg, protocols=None):
         for out in t.outputs(cfg.get("save_embeddings")):
             check_output(out, *inputs)
     check_output(report_path(cfg), *inputs)
+    writable_dir(cfg.out_dir, "--out_dir")  # read-only, a file, a full disk: said now, before any embedding
+    writable_dir(os.path.dirname(report_path(cfg)), "--out_dir")
     return targets
 
 

@@ -2,16 +2,20 @@
 import os
 import sys
 
-from common.core import distributed
+from common.train import interrupt  # first, before anything imports MindSpore: Ctrl-C routing (see interrupt.py)
+
+interrupt.route_sigint()
+from common.core import distributed  # noqa: E402  (this and below: after the SIGINT routing)
 from common.core.config import load_config, print_config
 from common.core.errors import FaceIdError
 from common.core.paths import RunLock, writable_dir
 from common.core.runtime import prepare
+from common.data import device_input
 from common.data.transforms import Preprocess
 from common.data.assembly import source_name, training_data
 from common.heads.shards import checkpoint_manager
 from common.nets import build_backbone
-from common.train import interrupt
+from common.train import finetune
 from common.train.loop import fit
 from common.train.verification import VerificationCallback
 
@@ -36,9 +40,12 @@ def run(recipe, argv=None, cfg=None):
     cfg = cfg or load(recipe, argv)
     rank, world, log = start(cfg)
     pre = Preprocess.from_config(cfg.preprocess)
+    cfg.uint8_input = device_input.wanted(cfg, cfg.device_target, recipe.data)  # uint8 HWC to the device
     labels, classes, dataset_fn, steps, bad = training_data(recipe, cfg, pre, rank, world)
     backbone = build_backbone(cfg)
+    finetune.setup(cfg, backbone, log)  # --pretrained weights, --freeze_bn (common/train/finetune.py)
     net_with_loss, params = recipe.build_train(cfg, backbone, len(classes))
+    lr_factors = finetune.lr_factors(cfg, {p.name for p in backbone.get_parameters()}, steps)
     verify = VerificationCallback(cfg, recipe.build_inference(cfg, backbone), pre, rank, log,
                                   extra_lines=recipe.verification_lines)
     scale = distributed.lr_scale(cfg, world)
@@ -49,10 +56,11 @@ def run(recipe, argv=None, cfg=None):
     manager = checkpoint_manager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
                                  net_with_loss, printer=log if rank == 0 else None)  # sharded head: per rank
     with interrupt.deferred():  # Ctrl-C / SIGTERM: finish the step, checkpoint, one line, exit 130 / 143
-        result = fit(cfg, net_with_loss, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
+        stepped = device_input.Uint8Input(net_with_loss, pre) if cfg.uint8_input else net_with_loss
+        result = fit(cfg, stepped, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
                      rank=rank, world=world, lr_scale=scale, printer=log, manager=manager,
                      on_epoch_end=verify.on_epoch_end if verify else None,
-                     on_step_end=verify.on_step_end if verify else None)
+                     on_step_end=verify.on_step_end if verify else None, lr_factors=lr_factors)
     result["verification"] = verify.history
     result["backbone"] = backbone
     report(log, result, bad)

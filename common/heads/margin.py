@@ -43,11 +43,18 @@ class MarginHead(nn.Cell):
                                 name="weight")
         self.theta_t = min((math.pi - self.m2) / self.m1, math.pi)
         self.shift = 1.0 + math.cos(self.theta_t)
+        self.gemm_fp16 = False  # common.train.amp.set_head_fp16: the cosine GEMM in fp16, logits float32
+
+    def cosine(self, x, w):
+        """(N, D) x (K, D) unit rows -> float32 (N, K) cosines; the GEMM in fp16 when ``gemm_fp16``."""
+        if self.gemm_fp16:
+            return ops.matmul(x.astype(mstype.float16), w.astype(mstype.float16).T).astype(mstype.float32)
+        return ops.matmul(x, w.T)
 
     def construct(self, embedding, label):
         x = l2_normalize(embedding.astype(mstype.float32))
         w = l2_normalize(self.weight)
-        cos = ops.matmul(x, w.T)
+        cos = self.cosine(x, w)
         one_hot = ops.one_hot(label.astype(mstype.int32), self.num_classes,
                               Tensor(1.0, mstype.float32), Tensor(0.0, mstype.float32))
         return self.margin_logits(cos, one_hot)

@@ -179,7 +179,7 @@ class PartialFCClassifier(nn.Cell):
             index = self.sample(labels)
             weight, ids = ops.gather(weight, index, 0), ops.gather(ids, index, 0)
         one_hot = ops.cast(labels.expand_dims(1) == ids.expand_dims(0), mstype.float32)
-        cos = ops.matmul(l2_normalize(emb), l2_normalize(weight).T)
+        cos = self.head.cosine(l2_normalize(emb), l2_normalize(weight))
         logits = self.head.margin_logits(cos, one_hot)
         top = self._row_max(logits)
         exp_sum = self._sum(ops.exp(logits - top.expand_dims(1)).sum(axis=1))

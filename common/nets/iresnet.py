@@ -43,10 +43,13 @@ class IResNet(nn.Cell):
 
     ``widths`` (default 64/128/256/512) narrows the stages, e.g. a tiny net for demos and tests."""
 
-    def __init__(self, layers, embedding_size=512, dropout=0.0, widths=WIDTHS):
+    def __init__(self, layers, embedding_size=512, dropout=0.0, widths=WIDTHS, input_size=(3, 112, 112)):
         super().__init__()
+        from common.nets.mobilefacenet import gdc_kernel
+
         self.embedding_size = int(embedding_size)
-        self.input_size = (3, 112, 112)
+        self.input_size = tuple(int(v) for v in input_size)
+        fh, fw = gdc_kernel(self.input_size, net="IResNet")  # the map the fc flattens: 7x7 at 112x112
         widths = tuple(int(w) for w in widths)
         self.stem = nn.SequentialCell([_conv(3, widths[0], 3), nn.BatchNorm2d(widths[0], eps=EPS),
                                        PReLU(widths[0])])
@@ -58,7 +61,7 @@ class IResNet(nn.Cell):
         self.stages = nn.SequentialCell(blocks)
         self.bn2 = nn.BatchNorm2d(widths[-1], eps=EPS)
         self.dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Dense(widths[-1] * 7 * 7, self.embedding_size)
+        self.fc = nn.Dense(widths[-1] * fh * fw, self.embedding_size)
         self.features = nn.BatchNorm1d(self.embedding_size, eps=EPS)
         self.features.gamma.requires_grad = False
 
@@ -69,11 +72,11 @@ class IResNet(nn.Cell):
 
 
 def _make(depth):
-    def build(embedding_size=512, dropout=0.0, widths=WIDTHS):
-        return IResNet(STAGES[depth], embedding_size, dropout, widths)
+    def build(embedding_size=512, dropout=0.0, widths=WIDTHS, input_size=(3, 112, 112)):
+        return IResNet(STAGES[depth], embedding_size, dropout, widths, input_size)
     build.__name__ = f"iresnet{depth}"
     build.__doc__ = f"IResNet-{depth}: stages {STAGES[depth]}, input 3x112x112."
-    return BACKBONES.register(build.__name__, input_size=(3, 112, 112))(build)
+    return BACKBONES.register(build.__name__, input_size=(3, 112, 112), any_size=True)(build)
 
 
 iresnet18, iresnet34, iresnet50, iresnet100 = (_make(d) for d in (18, 34, 50, 100))

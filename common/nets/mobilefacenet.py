@@ -68,15 +68,18 @@ class MobileFaceNet(nn.Cell):
         return ops.flatten(self.body(x))
 
 
-def gdc_kernel(input_size, strides=4):
-    """(kh, kw) of the global depthwise conv: the feature map after ``strides`` stride-2 3x3 convs (pad 1)."""
+def gdc_kernel(input_size, strides=4, net="MobileFaceNet"):
+    """(h, w) of the last feature map after ``strides`` stride-2 3x3 convs (padded: ceil(H / 2) each): the global
+    depthwise kernel of MobileFaceNet / mbf, the flattened map of IResNet / SphereNet (7x7 at 112x112, 7x6 at
+    112x96)."""
     if len(input_size) != 3 or int(input_size[0]) != 3:
-        raise ValueError(f"MobileFaceNet takes RGB input (3, H, W), got input_size {tuple(input_size)}")
+        raise ValueError(f"{net} takes RGB input (3, H, W), got input_size {tuple(input_size)}")
     h, w = int(input_size[1]), int(input_size[2])
+    if h < 2 ** strides or w < 2 ** strides:
+        raise ValueError(f"input_size {tuple(input_size)} is too small for {net} (at least {2 ** strides} pixels "
+                         f"a side)")
     for _ in range(strides):
         h, w = (h + 1) // 2, (w + 1) // 2
-    if h < 1 or w < 1 or int(input_size[1]) < 16 or int(input_size[2]) < 16:
-        raise ValueError(f"input_size {tuple(input_size)} is too small for MobileFaceNet (at least 16x16)")
     return h, w
 
 

@@ -42,12 +42,16 @@ class SphereNet(nn.Cell):
     "SAME", which pads only bottom/right), biases on the residual convs, and a Dense with bias as the last layer
     (no BatchNorm)."""
 
-    def __init__(self, layers=DEPTHS[64], widths=WIDTHS, embedding_size=512, sphereface=False):
+    def __init__(self, layers=DEPTHS[64], widths=WIDTHS, embedding_size=512, sphereface=False,
+                 input_size=(3, 112, 96)):
         super().__init__()
+        from common.nets.mobilefacenet import gdc_kernel
+
         if len(layers) != 4 or len(widths) != 4:
             raise ValueError(f"SphereNet needs 4 depths and 4 widths, got layers={layers} widths={widths}")
         self.embedding_size = int(embedding_size)
-        self.input_size = (3, 112, 96)
+        self.input_size = tuple(int(v) for v in input_size)
+        fh, fw = gdc_kernel(self.input_size, net="SphereNet")  # the map the fc flattens: 7x6 at 112x96
         pad = dict(pad_mode="pad", padding=1) if sphereface else dict(pad_mode="same")
         cells, cin = [], 3
         for n, cout in zip(layers, widths):
@@ -56,7 +60,7 @@ class SphereNet(nn.Cell):
             cells += [ResidualUnit(cout, bias=sphereface) for _ in range(n)]
             cin = cout
         self.trunk = nn.SequentialCell(cells)
-        self.feature_size = widths[-1] * 7 * 6
+        self.feature_size = widths[-1] * fh * fw
         self.fc = nn.Dense(self.feature_size, self.embedding_size, has_bias=sphereface, weight_init=XavierUniform())
         self.use_bn = not sphereface
         if self.use_bn:
@@ -72,20 +76,20 @@ class SphereNet(nn.Cell):
         return self.bn(x) if self.use_bn else x
 
 
-@BACKBONES.register(input_size=(3, 112, 96))
-def spherenet20(embedding_size=512, widths=WIDTHS):
+@BACKBONES.register(input_size=(3, 112, 96), any_size=True)
+def spherenet20(embedding_size=512, widths=WIDTHS, input_size=(3, 112, 96)):
     """SphereNet-20 ([1, 2, 4, 1] units); pass small ``widths`` for a tiny test/demo net."""
-    return SphereNet(DEPTHS[20], widths, embedding_size)
+    return SphereNet(DEPTHS[20], widths, embedding_size, input_size=input_size)
 
 
-@BACKBONES.register(input_size=(3, 112, 96))
-def spherenet64(embedding_size=512, widths=WIDTHS):
+@BACKBONES.register(input_size=(3, 112, 96), any_size=True)
+def spherenet64(embedding_size=512, widths=WIDTHS, input_size=(3, 112, 96)):
     """SphereNet-64 ([3, 8, 16, 3] units), the PFE / CosFace-paper 64-layer base network."""
-    return SphereNet(DEPTHS[64], widths, embedding_size)
+    return SphereNet(DEPTHS[64], widths, embedding_size, input_size=input_size)
 
 
-@BACKBONES.register(input_size=(3, 112, 96))
-def spherenet20a(embedding_size=512, widths=WIDTHS):
+@BACKBONES.register(input_size=(3, 112, 96), any_size=True)
+def spherenet20a(embedding_size=512, widths=WIDTHS, input_size=(3, 112, 96)):
     """SphereNet-20 in the public SphereFace PyTorch layout (``sphere20a``: symmetric padding, conv biases,
     Dense-with-bias embedding, no BatchNorm) for imported sphereface_pytorch weights."""
-    return SphereNet(DEPTHS[20], widths, embedding_size, sphereface=True)
+    return SphereNet(DEPTHS[20], widths, embedding_size, sphereface=True, input_size=input_size)

@@ -3,8 +3,8 @@
 Inputs: the published meta folder (insightface's ``IJBC/meta``), ``<p>`` = ``ijbb`` or ``ijbc``:
 
 * ``<p>_face_tid_mid.txt``       ``image template_id media_id`` per line;
-* ``<p>_name_5pts_score.txt``    ``image x1 y1 .. x5 y5 detector_score`` per line, the same images in the same
-  order (row i of the embeddings = line i of this file);
+* ``<p>_name_5pts_score.txt``    ``image x1 y1 .. x5 y5 detector_score`` per line, the same images (row i of the
+  embeddings = line i of this file; ``face_tid_mid`` is matched to it by image name when its order differs);
 * ``<p>_template_pair_label.txt`` ``template_1 template_2 label`` (1 = same subject);
 * 1:N (optional): ``<p>_1N_gallery_G1.csv`` / ``_G2.csv`` (IJB-B: ``_S1`` / ``_S2``) and ``<p>_1N_probe_mixed.csv``,
   CSV with a header naming ``TEMPLATE_ID`` and ``SUBJECT_ID`` (one row per image; other columns ignored).
@@ -116,11 +116,13 @@ def _ints(path, fields, what):
             x = np.empty(0, np.int64)
     if x.size and x.size == fields * n_lines:
         return x.reshape(-1, fields)
-    for no, line in enumerate(_lines(path), 1):   # slow path: find the bad line
+    rows = []
+    for no, line in enumerate(_lines(path), 1):   # slow path: name the bad line, or parse what the fast one could not
         parts = line.split()
         if len(parts) != fields or not all(p.lstrip("-").isdigit() for p in parts):
             raise ProtocolError(f"{path}:{no}: expected '{what}' ({fields} integers), got {line.strip()[:80]!r}")
-    raise ProtocolError(f"{path}: expected '{what}' lines ({fields} integers each)")
+        rows.append([int(p) for p in parts])
+    return np.asarray(rows, np.int64).reshape(-1, fields)
 
 
 def read_face_tid_mid(path):
@@ -174,13 +176,13 @@ def read_pairs(path):
 def read_1n_csv(path):
     """1:N gallery / probe CSV -> (template ids, subject ids), one entry per template (rows are images)."""
     lines = _lines(path)
-    head = [h.strip().upper() for h in lines[0].split(",")]
+    head = [h.strip().strip('"').upper() for h in lines[0].lstrip("\ufeff").split(",")]
     if "TEMPLATE_ID" not in head or "SUBJECT_ID" not in head:
         raise ProtocolError(f"{path}:1: header must name TEMPLATE_ID and SUBJECT_ID, got {lines[0].strip()[:80]!r}")
     it, is_ = head.index("TEMPLATE_ID"), head.index("SUBJECT_ID")
     tids, sids = [], []
     for no, line in enumerate(lines[1:], 2):
-        parts = line.split(",")
+        parts = [v.strip().strip('"') for v in line.split(",")]
         try:
             tids.append(int(parts[it]))
             sids.append(int(parts[is_]))
@@ -209,11 +211,16 @@ class Meta:
         if len(names) != len(self.names):
             raise ProtocolError(f"{self.files['face_tid_mid']}: {len(names)} lines but "
                                 f"{os.path.basename(self.files['name_5pts_score'])} has {len(self.names)}")
+        if names != self.names and len(set(names)) == len(names) == len(set(self.names)) \
+                and set(names) == set(self.names):            # the same unique images in another order: by name
+            at = {n: i for i, n in enumerate(names)}
+            rows = np.array([at[n] for n in self.names])
+            self.templates, self.medias, names = self.templates[rows], self.medias[rows], list(self.names)
         if names != self.names:
             k = next(i for i, (a, b) in enumerate(zip(names, self.names)) if a != b)
             raise ProtocolError(f"{self.files['face_tid_mid']}:{k + 1}: image {names[k]} but line {k + 1} of "
                                 f"{os.path.basename(self.files['name_5pts_score'])} is {self.names[k]} (the two "
-                                f"files list the same images in the same order)")
+                                f"files must list the same images)")
         self.p1, self.p2, self.label = read_pairs(self.files["template_pair_label"])
         known = np.unique(self.templates)
         for col in (self.p1, self.p2):
@@ -297,6 +304,7 @@ def pair_scores(feats, r1, r2, block=256, dense=0.5):
     r1, r2 = np.asarray(r1, np.int64), np.asarray(r2, np.int64)
     lo, hi = np.minimum(r1, r2), np.maximum(r1, r2)
     out = np.empty(lo.size, np.float64)
+    buf = np.empty(block * feats.shape[0], np.float64)   # one score block, reused (no page faults per block)
     bucket = lo // block
     nb = int(bucket.max()) + 1 if bucket.size else 0
     order = np.argsort(bucket.astype(np.uint16 if nb < 65536 else np.int64), kind="stable")
@@ -311,10 +319,10 @@ def pair_scores(feats, r1, r2, block=256, dense=0.5):
         span = int(h.max()) + 1 - r0
         cols = np.unique(h)
         if cols.size >= dense * span:
-            s = rows @ feats[r0:r0 + span].T
+            s = np.matmul(rows, feats[r0:r0 + span].T, out=buf[:rows.shape[0] * span].reshape(rows.shape[0], span))
             out[idx] = s[lo[idx] - r0, h - r0]
         else:
-            s = rows @ feats[cols].T
+            s = np.matmul(rows, feats[cols].T, out=buf[:rows.shape[0] * cols.size].reshape(rows.shape[0], cols.size))
             out[idx] = s[lo[idx] - r0, np.searchsorted(cols, h)]
     return out
 
@@ -338,9 +346,36 @@ def _thin_curve(fpr, tpr, n=ROC_POINTS):
     return fpr[idx], tpr[idx]
 
 
+def roc_curve(scores, labels):
+    """(fpr, tpr, thresholds) exactly as :func:`common.protocols.roc.roc_curve` (= ``sklearn.metrics.roc_curve``
+    with its default thinning), for millions of pairs: one in-place sort of all scores and a search of the (few)
+    genuine ones instead of an argsort carrying the labels."""
+    scores = np.asarray(scores, np.float64).ravel()
+    labels = np.asarray(labels).ravel().astype(bool)
+    if scores.shape != labels.shape:
+        raise ProtocolError(f"scores ({scores.size}) and labels ({labels.size}) differ in length")
+    if not labels.any() or labels.all():
+        raise ProtocolError("ROC needs both genuine (True) and impostor (False) pairs")
+    if not np.isfinite(scores).all():
+        raise ProtocolError("scores contain NaN or infinity")
+    gen = np.sort(scores[labels])
+    s = np.sort(scores)[::-1]                                     # descending
+    last = np.flatnonzero(s[1:] != s[:-1])                        # last index of each distinct score
+    last = np.append(last, s.size - 1)
+    thresholds = s[last]
+    del s
+    tps = (gen.size - np.searchsorted(gen, thresholds[::-1], side="left")[::-1]).astype(np.float64)
+    fps = (last + 1) - tps
+    if tps.size > 2:
+        keep = np.r_[True, (np.diff(fps, 2) != 0) | (np.diff(tps, 2) != 0), True]
+        tps, fps, thresholds = tps[keep], fps[keep], thresholds[keep]
+    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+    return fps / fps[-1], tps / tps[-1], np.r_[np.inf, thresholds]
+
+
 def verification(scores, labels, fars=FARS):
     """1:1 metrics: {"tar_at_far": {key: TAR}, "threshold_at_far": {key: thr}, "auc"}, and the stored curve."""
-    fpr, tpr, thr = roc.roc_curve(scores, labels, drop_intermediate=True)
+    fpr, tpr, thr = roc_curve(scores, labels)
     tar, th = {}, {}
     for f in fars:
         i = nearest_point(fpr, tpr, f)

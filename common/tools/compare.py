@@ -10,8 +10,8 @@ own preprocessing. Prints the cosine similarity of the L2-normalised embeddings 
 threshold: ``--threshold``, or from a ``result.json`` of that model's evaluation (LFW: the mean of the 10 fold
 thresholds on cosine; insightface .bin: the mean fold threshold on squared L2 distance of unit embeddings,
 converted to cosine as 1 - d/2), else no decision. A ``--result`` is refused (one line) unless it records this
-model, backbone and preprocessing (``model``, ``backbone``, ``preprocess`` as an eval or the C++ post-step writes
-them): another model's threshold means nothing here. Writes the aligned crops it used and ``compare.json`` to
+model, backbone, alignment template and preprocessing (``model``, ``backbone``, ``align``, ``preprocess`` as an
+eval or the C++ post-step writes them): another model's threshold means nothing here. Writes the aligned crops it used and ``compare.json`` to
 ``--out_dir`` (default ``compare_out``). With several faces in a photo it says which one was used: the largest
 nearest the centre, or ``--face_a/--face_b K`` (0-based, left to right).
 """
@@ -132,8 +132,9 @@ def _same_value(a, b):
     return a == b
 
 
-def check_result_origin(data, path, model, backbone=None, preprocess=None):
-    """Refuse a result JSON of another model, backbone or preprocessing (one line naming what differs)."""
+def check_result_origin(data, path, model, backbone=None, preprocess=None, template=None):
+    """Refuse a result JSON of another model, backbone, alignment template or preprocessing (one line naming what
+    differs)."""
     if not isinstance(data, dict) or not data.get("model"):
         raise FaceIdError(f"{path}: the result records no model, so its threshold cannot be checked against "
                           f"--model {model}; give --threshold T instead")
@@ -143,6 +144,9 @@ def check_result_origin(data, path, model, backbone=None, preprocess=None):
     if backbone and data.get("backbone") and data["backbone"] != backbone:
         raise FaceIdError(f"{path}: a result of backbone {data['backbone']}, this {model} is {backbone}; its "
                           f"threshold does not apply")
+    if template and data.get("align") and data["align"] != template:
+        raise FaceIdError(f"{path}: a result of faces aligned with {data['align']}, here {template}; its threshold "
+                          f"does not apply (give --align {data['align']}, or --threshold T)")
     recorded = data.get("preprocess") or (data.get("export") or {}).get("preprocess")
     if preprocess is not None and isinstance(recorded, dict):
         mine = dict(preprocess.__dict__) if not isinstance(preprocess, dict) else preprocess
@@ -151,11 +155,10 @@ def check_result_origin(data, path, model, backbone=None, preprocess=None):
         if diff:
             k = diff[0]
             raise FaceIdError(f"{path}: a result of another preprocessing ({k} {recorded[k]!r}, here {mine[k]!r}"
-                              + (f", +{len(diff) - 1} more" if len(diff) > 1 else "") + "); its threshold does not "
-                              f"apply")
+                              + (f", +{len(diff) - 1} more" if len(diff) > 1 else "") + "); its threshold does not apply")
 
 
-def threshold_from_result(path, model=None, backbone=None, preprocess=None):
+def threshold_from_result(path, model=None, backbone=None, preprocess=None, template=None):
     """-> (cosine threshold, how it was derived) from an eval's result JSON; FaceIdError when it holds none, or
     (with ``model``) when it is a result of another model / backbone / preprocessing."""
     try:
@@ -164,7 +167,7 @@ def threshold_from_result(path, model=None, backbone=None, preprocess=None):
     except (OSError, ValueError) as exc:
         raise FaceIdError(f"{path}: cannot read the result JSON ({exc})") from None
     if model is not None:
-        check_result_origin(data, path, model, backbone, preprocess)
+        check_result_origin(data, path, model, backbone, preprocess, template)
     for where, node in _find_thresholds(data):
         t = np.asarray(node["fold_thresholds"], np.float64)
         # LFW (cosine, accept >= t) keeps fold_thresholds at the result's top level (or under a target key);
@@ -216,15 +219,18 @@ def result_threshold(args, embedder):
     """--result's threshold, checked to be of this model, backbone and preprocessing."""
     cfg = getattr(embedder, "cfg", None) or {}
     backbone = cfg.get("backbone") if hasattr(cfg, "get") else None
-    return threshold_from_result(args.result, args.model, backbone, getattr(embedder, "preprocess", None))
+    return threshold_from_result(args.result, args.model, backbone, getattr(embedder, "preprocess", None),
+                                 template_of(embedder, getattr(args, "align", None)))
 
 
 def run(args, embedder=None):
     from common.align import Aligner
+    from common.core.paths import writable_dir
 
     embedder = embedder or embedder_of(args)
     if args.threshold is None and args.result:   # before any photo is read
         result_threshold(args, embedder)
+    writable_dir(args.out_dir, "--out_dir")  # read-only, a file, a full disk: before any photo is read
     template = template_of(embedder, args.align)
     aligner = Aligner(template, min_face=args.min_face)
     crops, infos = [], []

@@ -132,6 +132,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if os.path.abspath(args.out) == os.path.abspath(args.src):
         raise FaceIdError(f"--out {args.out}: would overwrite the input checkpoint")
+    from common.core.paths import writable_file
+
+    writable_file(args.out, "--out")  # before the checkpoint is read
     old = read_old(args.src)
     new, skipped = convert(args.model, old)
     net, cfg = backbone_for(args.model, args.config)

@@ -90,6 +90,7 @@ def parse_args(argv):
 
 def run(args, embedder=None):
     from common.align import Aligner
+    from common.core.paths import writable_dir
 
     if args.top < 1:
         raise FaceIdError(f"--top {args.top}: must be at least 1")
@@ -97,6 +98,7 @@ def run(args, embedder=None):
     embedder = embedder or embedder_of(args)
     if args.threshold is None and args.result:   # before any photo is read
         result_threshold(args, embedder)
+    writable_dir(args.out_dir, "--out_dir")  # read-only, a file, a full disk: before any photo is read
     template = template_of(embedder, args.align)
     aligner = Aligner(template, min_face=args.min_face)
     probe_crop, probe_info = face_crop(aligner, args.probe, args.probe_face)

@@ -82,7 +82,10 @@ def check_device(cfg, device_id=None):
     asked = cfg.get("device_target", "auto")
     target = resolve_device(asked)
     if target in ("Ascend", "GPU") and target != have:
-        raise FaceIdError(f"--device_target {target}: {device_problem(target)} (or use the {have} launcher)")
+        why = device_problem(target)
+        why = why if why.startswith("the installed MindSpore build") else \
+            f"the installed MindSpore build runs on {have} here, not {target}: {why}"
+        raise FaceIdError(f"--device_target {target}: {why} (or use the {have} launcher)")
     lines = [f"device: {target}" + (" (device_target auto: what the installed MindSpore runs on here)"
                                     if target == have and str(asked).lower() in ("auto", "none") else "")]
     if device_id not in (None, "") and target == "CPU":

@@ -142,9 +142,15 @@ class CheckpointManager:
         path = os.path.join(self.dir, f"{self.prefix}-e{epoch}-s{global_step}.ckpt")
         save_atomic(train_net, path, {"meta_epoch": int(epoch), "meta_step": int(step_in_epoch),
                                       "meta_num_classes": int(num_classes)})
-        for old in self.list()[:-self.keep] if self.keep > 0 else []:
-            _remove(old)
+        self.prune(path)
         return path
+
+    def prune(self, last_good):
+        """Keep the newest ``keep``; never the checkpoint just written (the one the loop's messages call the last
+        good one), even when files of a longer earlier run with higher step numbers lie in the folder."""
+        files = [f for f in self.list() if os.path.abspath(f) != os.path.abspath(last_good)]
+        for old in files[:max(0, len(files) - (self.keep - 1))] if self.keep > 0 else []:
+            _remove(old)
 
 
 def _reason(exc, path):
@@ -171,8 +177,9 @@ def load_into(net, path, params=None, strict=True, skip=("learning_rate",)):
     """Load a checkpoint into ``net`` after checking every shape; a clear error on mismatch.
 
     Returns the checkpoint's meta values (epoch, step, num_classes) as ints where present.
-    Parameters of ``net`` missing from the file are an error when ``strict``. Names containing one of
-    ``skip`` (the per-step learning-rate arrays, rebuilt from the config) are neither checked nor loaded.
+    Parameters of ``net`` missing from the file are an error when ``strict`` (except the dynamic loss scale's
+    state, ``loss_scale*``: a run resumed with another loss-scale setting starts its scale afresh). Names
+    containing one of ``skip`` (the per-step learning-rate arrays, rebuilt from the config) are neither checked nor loaded.
     """
     params = dict(params) if params is not None else read(path)
     meta = {k: int(_value(params.pop(k))) for k in META if k in params}
@@ -186,7 +193,7 @@ def load_into(net, path, params=None, strict=True, skip=("learning_rate",)):
         if "meta_num_classes" in meta:
             hint = f" (the checkpoint was trained with {meta['meta_num_classes']} classes)"
         raise CheckpointError(f"{path}: does not fit this network{hint}: " + "; ".join(bad[:3]))
-    missing = [n for n in own if n not in params]
+    missing = [n for n in own if n not in params and not n.startswith("loss_scale")]
     if strict and missing:
         raise CheckpointError(f"{path}: lacks {len(missing)} parameter(s) of this network, "
                               f"e.g. {', '.join(missing[:3])}")

@@ -10,6 +10,7 @@ A resumed run (``--resume``) keeps the curve of the steps before its start (from
 verification lines); a run starting from step 0 in a used ``OUT_DIR`` draws only itself.
 """
 import json
+import math
 import os
 
 import numpy as np
@@ -61,13 +62,15 @@ class TrainingCurves:
         return out
 
     def series(self):
-        return {"progress": self.earlier + list(self.progress.history), "verification": self.verification()}
+        rows = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                for r in self.earlier + list(self.progress.history)]  # a window of skipped steps: loss None
+        return {"progress": rows, "verification": self.verification()}
 
     def draw(self):
         """Rewrite ``curves.png`` and ``curves.json``; a failure is one warning line, never the end of training."""
         try:
             data = self.series()
-            write_json_atomic(self.data, data)
+            write_json_atomic(self.data, data, allow_nan=False)
             plot(self.png, data)
         except (OSError, ValueError, RuntimeError) as exc:
             self.log(f"warning: {self.png} not drawn ({exc})")
@@ -97,7 +100,8 @@ def plot(png_path, data):
     for ax, key, title in ((axes[0, 0], "loss", "loss (mean over the log window)"), (axes[0, 1], "lr", "lr"),
                            (axes[1, 0], "img_s", "img/s")):
         if rows:
-            ax.plot(step, [r[key] for r in rows], marker="." if len(rows) < 50 else None)
+            ax.plot(step, [np.nan if r.get(key) is None else r[key] for r in rows],
+                    marker="." if len(rows) < 50 else None)
         else:
             ax.text(0.5, 0.5, "no progress line yet", ha="center", transform=ax.transAxes)
         ax.set_title(title)

@@ -4,8 +4,13 @@
         fit(...)                     # fit() asks requested() after every step; when set it checkpoints and
                                      # raises Interrupted("interrupted at step N; checkpoint ...; resume with ...")
 
-A second signal while the first is being honoured stops at once (KeyboardInterrupt for SIGINT, exit 143 for
-SIGTERM). The previous handlers are restored when the block ends. ``common.core.errors.guard`` prints the line of
+A second signal while the first is being honoured stops at once (exit 130 for SIGINT, 143 for SIGTERM).
+
+MindSpore's graph runtime wraps every step in its own C-level SIGINT handler that turns Ctrl-C into a SIGTERM to
+the process (GraphScheduler::Run's SignalGuard), so a plain Python handler would see SIGTERM. A training process
+therefore blocks SIGINT in every thread before MindSpore starts any (:func:`route_sigint`, called when the train
+flow is imported first in a fresh process) and takes it in one watcher thread (``sigwait``), which hands it to
+the main thread's Python handler: the deferred one during training, KeyboardInterrupt elsewhere. The previous handlers are restored when the block ends. ``common.core.errors.guard`` prints the line of
 :class:`Interrupted` and exits with its code (130 for SIGINT, 143 for SIGTERM: 128 + the signal number).
 """
 import contextlib
@@ -17,8 +22,33 @@ import threading
 
 from common.core.errors import Interrupted  # noqa: F401  (raised by fit)
 
-_state = {"signum": None, "active": False}
+_state = {"signum": None, "active": False, "routed": False}
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def route_sigint():
+    """Block SIGINT in this (main) thread and every thread started after, and take it in a watcher thread. Only in
+    a fresh process, before MindSpore is imported (its threads would keep SIGINT unblocked), never under pytest;
+    returns whether it did."""
+    if (_state["routed"] or "mindspore" in sys.modules or "pytest" in sys.modules
+            or not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread()):
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    threading.Thread(target=_watch_sigint, name="faceid-sigint", daemon=True).start()
+    _state["routed"] = True
+    return True
+
+
+def _watch_sigint():
+    import _thread
+
+    while True:
+        signal.sigwait({signal.SIGINT})
+        if _state["active"] and _state["signum"] is not None:  # the second Ctrl-C: now, even inside a step
+            print("error: second Ctrl-C: stopped at once (no checkpoint of the current step)", file=sys.stderr,
+                  flush=True)
+            os._exit(exit_code(signal.SIGINT))
+        _thread.interrupt_main(signal.SIGINT)  # the main thread's Python handler (deferred / KeyboardInterrupt)
 
 
 def requested():

@@ -4,9 +4,14 @@ A model hands over ``net_with_loss(images, labels) -> loss``, the parameters to 
 optimizer rules from its YAML and a ``dataset_fn(epoch, skip_batches) -> (dataset, steps)``.
 The loop runs graph mode, prints progress, checkpoints atomically every ``save_every_steps``
 and at each epoch end (rank 0 only), resumes from a checkpoint with the same schedule, and
-stops on a NaN/inf loss without touching the last good checkpoint.
+stops on a NaN/inf loss without touching the last good checkpoint. The losses stay on the device and are
+fetched once per ``log_every`` steps and before each checkpoint / verification (common/train/steps.py: NaN/inf is
+checked there, before the state is saved); a step the dynamic loss scale skipped (overflow) is counted in the
+progress line, not fatal. On GPU / Ascend an epoch runs sunk (``ms.data_sink``, ``log_every`` steps per call)
+where its boundaries allow.
 """
 import math
+import os
 
 
 from common.train import amp
@@ -16,6 +21,8 @@ from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
 from common.train.checkpoint import CheckpointManager
 from common.train.progress import Progress
+from common.train import steps as steps_mod
+from common.data.dataset import tuple_iterator
 from common.train import interrupt
 from common.train import curves as train_curves
 
@@ -25,26 +32,31 @@ class NonFiniteLoss(FaceIdError):
 
 
 def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, amp_cells=(), rank=0, world=1,
-        lr_scale=None, printer=print, on_epoch_end=None, on_step_end=None, manager=None):
+        lr_scale=None, printer=print, on_epoch_end=None, on_step_end=None, manager=None, lr_factors=None):
     """Train; returns a dict with the final loss, last checkpoint and steps run.
 
     ``lr_scale`` None: the recipe's rule (``common.core.distributed.lr_scale``: lr_reference_batch or
     lr_scale_with_world).
+    ``lr_factors``: {parameter name: per-step lr factor} (fine-tuning, common/train/finetune.py).
     ``on_step_end(global_step, epoch, train_net)`` runs after every step (after its checkpoint), e.g. a
     periodic verification; ``on_epoch_end(epoch, train_net)`` after every epoch's checkpoint.
     """
     device = cfg.get("device_target", "CPU")
     level, scale, dynamic = amp.resolve(device, cfg.get("amp_level"), cfg.get("amp_dtype", "float16"),
                                         cfg.get("loss_scale"))
+    amp_dtype = amp.resolve_dtype(device, cfg.get("amp_dtype", "float16"))
     for cell in amp_cells:
-        amp.apply(cell, level, cfg.get("amp_dtype", "float16"), root=net_with_loss)
+        amp.apply(cell, level, amp_dtype, root=net_with_loss)
+    if cfg.get("head_fp16"):
+        amp.set_head_fp16(net_with_loss)
     if lr_scale is None:
         lr_scale = distributed.lr_scale(cfg, world)
     lr = lr_from_config(cfg, steps_per_epoch, lr_scale)
     optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.weight_decay, cfg.get("momentum", 0.9),
                                 cfg.get("param_groups") or (), cfg.get("nesterov", False),
-                                loss_scale=1.0 if dynamic else scale)
-    train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic)
+                                loss_scale=1.0 if dynamic else scale, factors=lr_factors)
+    train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic,
+                                  int(cfg.get("loss_scale_window", 1000) or 1000))
     train_net.set_train(True)
 
     if manager is None:  # the flow hands a sharded head's manager (common.heads.shards.checkpoint_manager)
@@ -80,34 +92,58 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
         printer(f"already at step {global_step} (max_steps {max_steps}): nothing to train; checkpoint {last_ckpt}")
         return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net,
                 "steps_run": 0}
+    # the step outputs stay on the device; fetched (one transfer) at log / checkpoint / verification boundaries,
+    # where NaN/inf is checked before anything is saved (common/train/steps.py)
+    pending, due = steps_mod.DeviceSteps(), steps_mod.boundaries(cfg, steps_per_epoch, total)
+    sink, good = steps_mod.sink_wanted(cfg, device), [last_loss]
+
+    def fetch():
+        for (g, e, s, rate, count), value, overflow, now_scale in pending.fetch():
+            if overflow and now_scale <= 1.0:
+                raise NonFiniteLoss(f"the dynamic loss scale is down to 1 and step {g} still overflows; training "
+                                    f"stopped. Last good checkpoint (untouched): {last_ckpt or 'none'}. Lower the lr.")
+            if not overflow and not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"loss is {value} at epoch {e + 1} step {s}; training stopped. "
+                    f"Last good checkpoint (untouched): {last_ckpt or 'none'}. Lower the lr or use amp_level O0.")
+            if not overflow:
+                good[0] = value
+            progress.update(g, e, epochs, s, steps_per_epoch, value, rate, overflow=overflow, count=count)
+        return good[0]
+
     for epoch in range(start_epoch, epochs):
         skip = start_step if epoch == start_epoch else 0
         progress.pause()
         data, steps = dataset_fn(epoch, skip)
-        batches = data.create_tuple_iterator()
+        size = steps_mod.sink_size(cfg, steps_per_epoch, global_step, steps_per_epoch - skip) if sink else None
+        batches = None if size else tuple_iterator(data)  # no copy out of the workers' shared memory
+        sunk = steps_mod.sunk_step(train_net, data, size, device) if size else None
         interrupt.rearm()  # MindSpore's iterator installs its own SIGINT handler (Ctrl-C -> SIGTERM)
         progress.resume()
         step_in_epoch = skip
         while True:
             progress.data_start()
-            try:
-                images, labels = next(batches)
-            except StopIteration:
-                break
-            progress.data_end()
-            out = train_net(images, labels)
-            loss = out[0] if isinstance(out, tuple) else out
-            last_loss = float(loss.asnumpy())
-            step_in_epoch += 1
-            global_step += 1
-            if not math.isfinite(last_loss):
-                raise NonFiniteLoss(
-                    f"loss is {last_loss} at epoch {epoch + 1} step {step_in_epoch}; training stopped. "
-                    f"Last good checkpoint (untouched): {last_ckpt or 'none'}. Lower the lr or use amp_level O0.")
-            progress.update(global_step, epoch, epochs, step_in_epoch, steps_per_epoch, last_loss,
-                            float(lr[min(global_step - 1, len(lr) - 1)]))
+            if sunk is not None:  # ``size`` steps on the device per call, the batches from the dataset queue
+                if step_in_epoch >= steps_per_epoch:
+                    break
+                progress.data_end()
+                out, count = sunk(), size
+            else:
+                try:
+                    images, labels = next(batches)
+                except StopIteration:
+                    break
+                progress.data_end()
+                out, count = train_net(images, labels), 1
+            step_in_epoch += count
+            global_step += count
+            pending.add(out, (global_step, epoch, step_in_epoch, float(lr[min(global_step - 1, len(lr) - 1)]), count))
+            if len(pending) == 1 and global_step == start_epoch * steps_per_epoch + start_step + count:
+                progress.compiled(global_step)  # the first call's compile stays out of the first img/s window
             stop = bool(max_steps) and global_step >= max_steps
             signum = interrupt.requested()  # SIGINT / SIGTERM: this step is done; checkpoint it and stop
+            if signum or due(global_step, step_in_epoch):
+                last_loss = fetch()
             progress.pause()
             if manager.writes(rank) and step_in_epoch < steps_per_epoch and (
                     stop or signum or save_every and global_step % save_every == 0):
@@ -121,11 +157,13 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
             if stop and step_in_epoch < steps_per_epoch:
                 printer(f"stopped at step {global_step} (max_steps); resume with --resume true")
                 curves.draw()
-                distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
+                if os.environ.get(distributed.DEBUG_ENV):  # (no host read of the weights otherwise)
+                    distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
                 return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step,
-                        "train_net": train_net}
+                        "train_net": train_net, "host_syncs": pending.syncs}
             if step_in_epoch >= steps_per_epoch:
                 break
+        last_loss = fetch()  # (a no-op unless the data ended before steps_per_epoch)
         progress.pause()
         if manager.writes(rank):
             last_ckpt = manager.save(train_net, epoch + 1, 0, global_step, num_classes)
@@ -136,8 +174,11 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
         progress.resume()
         if max_steps and global_step >= max_steps:
             break
-    distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
-    return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net}
+    last_loss = fetch()
+    if os.environ.get(distributed.DEBUG_ENV):  # (no host read of the weights otherwise)
+        distributed.debug_dump("weights", rank, {p.name: p.asnumpy() for p in optimizer.parameters})
+    return {"loss": last_loss, "checkpoint": last_ckpt, "global_step": global_step, "train_net": train_net,
+            "host_syncs": pending.syncs}
 
 
 def _interrupted(signum, manager, rank, train_net, epoch, step_in_epoch, steps_per_epoch, global_step, num_classes,

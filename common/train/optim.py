@@ -21,23 +21,37 @@ def _matches(rule, name):
     return any(s in name for s in ([m] if isinstance(m, str) else m))
 
 
-def param_groups(params, lr, weight_decay, rules=()):
-    """Group ``params`` by rule; ``lr`` is a per-step array (or float). Returns MindSpore group dicts."""
+def param_groups(params, lr, weight_decay, rules=(), factors=None):
+    """Group ``params`` by rule; ``lr`` is a per-step array (or float). Returns MindSpore group dicts.
+
+    ``factors``: {parameter name: per-step lr factor array} on top of the rules (fine-tuning's backbone lr
+    multiplier and head-only warm-up, common/train/finetune.py)."""
+    factors = factors or {}
     buckets = {}
     for p in params:
         rule = next((r for r in rules if _matches(r, p.name)), {})
-        key = (float(rule.get("lr_mult", 1.0)), float(rule.get("weight_decay", weight_decay)))
-        buckets.setdefault(key, []).append(p)
+        f = factors.get(p.name)
+        key = (float(rule.get("lr_mult", 1.0)), float(rule.get("weight_decay", weight_decay)),
+               None if f is None else id(f))
+        buckets.setdefault(key, (f, []))[1].append(p)
     groups = []
-    for (mult, wd), ps in buckets.items():
-        group_lr = [float(v) * mult for v in lr] if hasattr(lr, "__len__") else float(lr) * mult
+    for (mult, wd, _), (f, ps) in buckets.items():
+        if f is None:
+            group_lr = [float(v) * mult for v in lr] if hasattr(lr, "__len__") else float(lr) * mult
+        else:
+            base = list(lr) if hasattr(lr, "__len__") else [lr] * len(f)
+            if len(base) != len(f):
+                raise ValueError(f"lr factors for {len(f)} steps, the schedule has {len(base)}")
+            group_lr = [float(v) * mult * float(k) for v, k in zip(base, f)]
         groups.append({"params": ps, "lr": group_lr, "weight_decay": wd})
     return groups
 
 
-def build_optimizer(kind, params, lr, weight_decay=0.0, momentum=0.9, rules=(), nesterov=False, loss_scale=1.0):
-    """``kind`` in sgd | adam | adamw; ``lr`` a per-step array; grouped by ``rules``."""
-    groups = param_groups(params, lr, weight_decay, rules)
+def build_optimizer(kind, params, lr, weight_decay=0.0, momentum=0.9, rules=(), nesterov=False, loss_scale=1.0,
+                    factors=None):
+    """``kind`` in sgd | adam | adamw; ``lr`` a per-step array; grouped by ``rules`` (and ``factors``, see
+    :func:`param_groups`)."""
+    groups = param_groups(params, lr, weight_decay, rules, factors)
     base_lr = [float(v) for v in lr] if hasattr(lr, "__len__") else float(lr)
     if kind == "sgd":
         return nn.Momentum(groups, learning_rate=base_lr, momentum=momentum, use_nesterov=nesterov,

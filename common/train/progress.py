@@ -7,6 +7,10 @@ The loop tells :class:`Progress` where time goes besides the train step:
 - ``pause()`` / ``resume()`` around periodic work (checkpoint writes, verification, building an epoch's
   dataset): that time is left out of the ``img/s`` window, so the rate after a verification is the training
   throughput, not a slump, and it is added to the ETA as its measured mean cost per step so far.
+- ``compiled(step)`` right after the run's first step: the first window starts there, so its graph compile is
+  not averaged into the first ``img/s``;
+- ``update(..., overflow=True)`` for a step the dynamic loss scale skipped: counted (``overflow N`` on the line),
+  its loss left out of the mean.
 
 Numbers of a printed line (W = the window's wall time minus the paused time in it, n = steps in the window)::
 
@@ -38,6 +42,8 @@ class Progress:
         self.paused_window = self.paused_total = 0.0
         self.wait_window = 0.0
         self._pause_at = self._data_at = None
+        self.overflows = self.overflows_total = 0  # steps the dynamic loss scale skipped, in the window / in all
+        self._compiled = None
         self.history = []  # one record per printed line, the numbers it shows unrounded (common/train/curves.py)
 
     # ---- where the time goes
@@ -61,25 +67,42 @@ class Progress:
             self.paused_total += spent
             self._pause_at = None
 
+    def compiled(self, global_step):
+        """Call right after the run's first step (``global_step``) returns: its graph compile (and its data wait)
+        stay out of the first img/s window, which then starts here."""
+        self._compiled = (self.clock(), global_step)
+        self.paused_window = self.wait_window = 0.0
+
     # ---- the line
-    def update(self, global_step, epoch, epochs, step_in_epoch, steps_in_epoch, loss, lr):
-        """Call after each step with the 1-based ``global_step`` just finished."""
-        self.loss_sum += loss
-        self.loss_n += 1
+    def update(self, global_step, epoch, epochs, step_in_epoch, steps_in_epoch, loss, lr, overflow=False, count=1):
+        """Call for each step (or each sunk call of ``count`` steps, ``loss`` its last) with the 1-based
+        ``global_step`` just finished. ``overflow``: the dynamic loss scale skipped it (counted, loss left out)."""
+        if overflow:
+            self.overflows += count
+            self.overflows_total += count
+        else:
+            self.loss_sum += loss * count
+            self.loss_n += count
         if global_step % self.every and global_step != self.total:
             return None
         now = self.clock()
+        if self._compiled is not None and self.step_last < self._compiled[1] < global_step:
+            self.t_last, self.step_last = self._compiled  # the window from the end of the first (compiling) step
+        self._compiled = None
         steps = max(global_step - self.step_last, 1)
         window = max(now - self.t_last - self.paused_window, 1e-9)
         rate = steps * self.batch / window
         data = 100.0 * min(self.wait_window / window, 1.0)
         done = max(global_step - self.start_step, 1)
         eta = (self.total - global_step) * (window / steps + self.paused_total / done)
+        mean = self.loss_sum / self.loss_n if self.loss_n else float("nan")
         line = (f"epoch {epoch + 1}/{epochs} step {step_in_epoch}/{steps_in_epoch} "
-                f"[{global_step}/{self.total}] loss {self.loss_sum / self.loss_n:.4f} lr {lr:.3g} "
+                f"[{global_step}/{self.total}] loss {mean:.4f} lr {lr:.3g} "
                 f"{rate:.1f} img/s data {data:.0f}% eta {fmt_time(eta)}")
+        if self.overflows:
+            line += f" overflow {self.overflows} (skipped; {self.overflows_total} in all)"
         self.printer(line)
-        self.history.append({"global_step": int(global_step), "epoch": epoch + 1, "loss": self.loss_sum / self.loss_n,
+        self.history.append({"global_step": int(global_step), "epoch": epoch + 1, "loss": mean,
                              "lr": float(lr), "img_s": rate, "data_pct": data})
         if self.seed_lines:
             for extra in seedlog.progress_lines(epoch + 1, step_in_epoch, loss, 1000.0 * window / steps):
@@ -87,4 +110,5 @@ class Progress:
         self.t_last, self.step_last = now, global_step
         self.loss_sum, self.loss_n = 0.0, 0
         self.paused_window = self.wait_window = 0.0
+        self.overflows = 0
         return line

@@ -9,7 +9,7 @@ import csv
 import os
 import random
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+from common.data.images import IMAGE_EXTS  # the one extension list of every path
 HEADER = ("anchor", "positive", "negative")
 
 

@@ -20,7 +20,7 @@ from common.evaluation.targets import find_pairs, pair_images
 from pfe.src.fusion import fuse_templates
 from pfe.src.model import PFEConcat, split_concat
 
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from common.data.images import IMAGE_EXTS as IMAGE_EXT  # the one extension list of every path
 
 
 def embed(net, paths, preprocess, batch_size, desc="PFE embeddings"):

@@ -68,7 +68,7 @@ def test_auto_with_a_visible_gpu_and_no_cuda_stops_naming_cuda(gpu_box, tmp_path
 
 
 def test_cpu_still_trains_with_a_visible_gpu(gpu_box, tmp_path):
-    p = _train(gpu_box, tmp_path, "--device_target", "CPU")
+    p = _train(gpu_box, tmp_path, "--device_target", "CPU", "--graph_mode", "false")
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
     assert "training done" in p.stdout + p.stderr
     assert list((tmp_path / "run" / "ckpt").glob("*.ckpt"))
@@ -156,3 +156,17 @@ def test_ort_providers_choice():
     if "CUDAExecutionProvider" not in have:
         with pytest.raises(FaceIdError, match="no CUDAExecutionProvider.*onnxruntime-gpu"):
             ort_providers("cuda,cpu")
+
+
+def test_device_bench_stops_at_once_without_a_gpu(tmp_path):
+    from common.core.doctor import visible_gpus
+
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN}
+    if visible_gpus(env):
+        pytest.skip("this machine shows an NVIDIA GPU: bench/device_run.sh would run the benchmark")
+    out = tmp_path / "bench_out"
+    p = subprocess.run(["bash", os.path.join(ROOT, "bench", "device_run.sh")], env=dict(env, OUT=str(out)),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3 and p.stdout == ""
+    assert p.stderr.startswith("error: bench/device_run.sh needs an NVIDIA GPU") and p.stderr.count("\n") == 1
+    assert not out.exists()  # nothing installed, nothing written

@@ -214,7 +214,7 @@ def test_run_infer_310_script_end_to_end(models, tmp_path):
     model = tmp_path / "static.onnx"
     shutil.copy(models["dir"] / "static.onnx", model)
     (tmp_path / "post.py").write_text(
-        "import argparse, numpy as np\nfrom common import infer310\n"
+        "import argparse, numpy as np\nfrom common.deploy import infer310\n"
         "p = argparse.ArgumentParser(); [p.add_argument(a) for a in "
         "('--manifest', '--result_dir', '--dataset_path', '--model', '--sidecar')]\na = p.parse_args()\n"
         "stems, _ = infer310.read_manifest(a.manifest)\n"

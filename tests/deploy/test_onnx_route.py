@@ -41,8 +41,9 @@ class NHWC(torch.nn.Module):
 def _export(net, path, batch=None, nhwc=False):
     shape = (batch or 1, 112, 112, 3) if nhwc else (batch or 1, 3, 112, 112)
     dyn = None if batch else {"data": {0: "n"}, "fc1": {0: "n"}}
-    torch.onnx.export(NHWC(net) if nhwc else net, torch.zeros(shape), path, dynamo=False, input_names=["data"],
-                      output_names=["fc1"], dynamic_axes=dyn)
+    torch.onnx.export(NHWC(net).eval() if nhwc else net, torch.zeros(shape), path, dynamo=False,
+                      input_names=["data"], output_names=["fc1"], dynamic_axes=dyn)
+    net.eval()  # the exporter restores each module's mode: the reference stays in inference mode
     return path
 
 
@@ -145,6 +146,7 @@ def test_eval_bin_onnx_fixed_batch_nhwc_equals_pytorch(setup, tmp_path):
     from common.protocols.binsets import write_bin
 
     pairs = _pairs(setup["test"])
+    pairs = [p for p in pairs if p[2]][:10] + [p for p in pairs if not p[2]][:10]   # the fewest a .bin may have
     blobs, same = [], []
     for a, b, s in pairs:
         for rel in (a, b):
@@ -208,11 +210,11 @@ def test_compare_and_identify_onnx_equal_pytorch(setup, tmp_path):
     assert out["cosine_similarity"] == pytest.approx(float(u[0] @ u[1]), abs=1e-5)
 
     gallery = tmp_path / "gallery"
-    for ident, photo in (("biden", "biden.jpg"), ("obama", "obama.jpg"), ("clapton", "clapton-1.jpg")):
+    for ident, photo in (("obama", "obama.jpg"), ("clapton", "clapton-1.jpg")):
         (gallery / ident).mkdir(parents=True)
         cv2.imwrite(str(gallery / ident / photo.replace(".jpg", ".png")), cv2.imread(os.path.join(PHOTOS, photo)))
     res = identify.run(argparse.Namespace(**vars(_args(onnx=model, out_dir=str(tmp_path / "i"))), gallery=str(gallery),
-                                          probe=b, probe_face=None, top=3))
+                                          probe=b, probe_face=None, top=2))
     aligner = Aligner("arcface112", min_face=20)
 
     def crop(path):
@@ -220,7 +222,7 @@ def test_compare_and_identify_onnx_equal_pytorch(setup, tmp_path):
         faces = aligner.faces(img)
         return cv2.cvtColor(aligner.crop(img, faces[pick_face(faces, img.shape)]), cv2.COLOR_RGB2BGR)
 
-    names = ["biden", "clapton", "obama"]
+    names = ["clapton", "obama"]
     g, _ = torch_embed(net, [crop(next(iter(sorted((gallery / n).iterdir())))) for n in names])
     p, _ = torch_embed(net, [crop(b)])
     ref = _unit(g) @ _unit(p)[0]

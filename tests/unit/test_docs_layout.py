@@ -140,3 +140,20 @@ def test_one_image_extension_definition():
         for m in re.finditer(r"^\s*\w*EXT\w*\s*=\s*\(\s*[\"']\.(jpg|png)", _read(f), re.M | re.I):
             defs.append(f)
     assert defs == ["common/data/images.py"], defs
+
+
+def test_every_documented_command_resolves():
+    """Each ``python -m common.X`` the README, docs/ and the scripts name is a module or a package with __main__."""
+    import importlib.util
+
+    text = _read("README.md") + _read("docs/ARCHITECTURE.md")
+    for f in subprocess.run(["git", "ls-files", "*.sh"], cwd=ROOT, capture_output=True, text=True).stdout.split():
+        text += _read(f)
+    mods = set(m for m in re.findall(r"-m (common(?:\.\w+)+)", text) if not m.endswith(".X"))
+    assert {"common.evaluate", "common.align", "common.compare", "common.identify", "common.import_weights",
+            "common.convert_zoo_ckpt", "common.head_shards", "common.plan_head", "common.infer310"} <= mods, mods
+    for mod in sorted(mods):
+        spec = importlib.util.find_spec(mod)
+        assert spec is not None, f"python -m {mod}: no such module"
+        if spec.submodule_search_locations is not None:
+            assert importlib.util.find_spec(mod + ".__main__") is not None, f"python -m {mod}: package without __main__"

@@ -22,7 +22,11 @@ def net_kwargs(arch, layers, origin):
     dense = [l for l in layers if l.kind == "dense"]
     convs = [l for l in layers if l.kind == "conv"]
     if not dense or not convs:
-        raise FaceIdError(f"{origin}: no conv / fully-connected layers found; not a face backbone")
+        from common.tools.import_weights.layers import counts
+
+        raise FaceIdError(f"{origin}: {counts(layers)} layers; every insightface {arch} has convs and ends in a "
+                          f"fully-connected layer, so this is another layout (--from torch --arch NAME maps a "
+                          f"PyTorch file onto any zoo net of its layout; other layouts: score the ONNX file)")
     kwargs = {}
     emb = int(dense[-1].weight.shape[0])
     if emb != 512:

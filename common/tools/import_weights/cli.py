@@ -75,6 +75,10 @@ def main(argv=None):
         raise FaceIdError(f"--out {out}: would overwrite the input")
     if out and os.path.isdir(out):
         raise FaceIdError(f"--out {out}: is a folder; give a file name such as model.ckpt (or use --out_dir)")
+    if out:
+        from common.core.paths import writable_file
+
+        writable_file(out, "--out")  # a read-only folder, a file in the way, a full disk: before any conversion
     bundle_opts = [o for o in ("model", "align", "source_url", "license", "trained_on", "reported")
                    if getattr(args, o)] + (["preprocess"] if args.preprocess else [])
     if bundle_opts and not args.out_dir:
@@ -94,7 +98,7 @@ def main(argv=None):
         options["source_channels"] = args.source_channels
     if args.input_size:
         if args.fmt != "torch":
-            raise FaceIdError(f"--input_size: only --from torch takes it (the other formats fix the input size)")
+            raise FaceIdError("--input_size: only --from torch takes it (the other formats fix the input size)")
         options["input_size"] = args.input_size
     try:
         imp = convert(args.fmt, src, args.arch, **options)

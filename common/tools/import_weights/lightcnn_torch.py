@@ -90,6 +90,8 @@ def convert(path, arch, keep_classifier=False, **_):
     if classifier:
         notes.append(f"classifier fc2: {sd[classifier[0]].shape[0]} classes")
     return Imported("lightcnn_torch", arch, path, params, rows, expected, unused=unused, dropped=dropped,
-                    notes=notes, preprocess="gray, x / 255, 128x128 (LightCNN alignment)",
+                    notes=notes, preprocess="gray, x / 255, 128x128 (LightCNN alignment)", input_size=(1, 128, 128),
+                    recipe={"preprocess": {"channels": 1, "resize": 144, "crop": 128, "mean": 0.0, "std": 255.0},
+                            "align": "lightcnn144"},
                     parity_skip="common/ cannot build the lightcnn/ networks; "
                                 "tests/test_import_weights_lightcnn.py checks parity against an independent one")

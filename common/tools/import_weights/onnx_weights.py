@@ -96,10 +96,12 @@ def read_layers(path):
 def run(path, x):
     """The first output of the ONNX model on ``x`` (onnxruntime, CPU); None when onnxruntime is absent."""
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError:
         return None
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    from common.core.env import ort_session
+
+    sess = ort_session(path, providers="cpu")  # the reference outputs of the imported weights: float32 CPU
     inp = sess.get_inputs()[0]
     batch = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else len(x)
     parts = [sess.run(None, {inp.name: x[i:i + batch].astype(np.float32)})[0] for i in range(0, len(x), batch)]

@@ -12,6 +12,7 @@ Example: Xiaoccer/MobileFaceNet_Pytorch ``model/best/068.ckpt`` (``{'epoch': 68,
 legacy format) -> ``--arch mobilefacenet --input_size 112x96``.
 """
 import inspect
+import re
 
 from common.core.errors import FaceIdError
 from common.tools.import_weights import torch_zip
@@ -80,8 +81,6 @@ def _hint(exc, arch, kwargs):
     table = getattr(exc, "table", None)
     if not meta.get("any_size") or not table:
         return ""
-    import re
-
     m = re.search(r"weight \((\d+), (\d+), (\d+), (\d+)\) but zoo layer \S+ needs \((\d+), (\d+), (\d+), (\d+)\)",
                   str(exc))
     if not m:
@@ -91,7 +90,7 @@ def _hint(exc, arch, kwargs):
         return ""
     c, h, w = kwargs.get("input_size") or meta["input_size"]
     if (h * src[2]) % zoo[2] or (w * src[3]) % zoo[3]:
-        return f"; the kernel depends on the input size: give --input_size HxW"
+        return "; the kernel depends on the input size: give --input_size HxW"
     return (f"; the kernel depends on the input size: the source's {src[2]}x{src[3]} kernel fits "
             f"--input_size {h * src[2] // zoo[2]}x{w * src[3] // zoo[3]}")
 
@@ -111,7 +110,9 @@ def convert(path, arch, input_size=None, allow=(), **_):
         params, rows = match(layers, slots, path)
     except FaceIdError as exc:
         size = f" at input {kwargs['input_size']}" if "input_size" in kwargs else ""
-        msg = (f"{exc}{_hint(exc, arch, kwargs)} (source: {counts(layers)}; zoo {arch}{size}: {counts(slots)}; "
+        hint = _hint(exc, arch, kwargs)
+        text = str(exc).replace("; is --arch right?", "") if hint else str(exc)
+        msg = (f"{text}{hint} (source: {counts(layers)}; zoo {arch}{size}: {counts(slots)}; "
                f"first disagreement at layer {getattr(exc, 'position', 0) + 1})")
         err = FaceIdError(msg)
         err.table = getattr(exc, "table", None)
