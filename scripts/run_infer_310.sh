@@ -53,8 +53,6 @@ if [[ -n "${POSTPROCESS:-}" ]]; then
   POSTPROCESS="$(realpath "$POSTPROCESS")"
 fi
 case "$DEVICE_TARGET" in Ascend|GPU|CPU) ;; *) die "DEVICE_TARGET must be Ascend, GPU or CPU, got '$DEVICE_TARGET'" ;; esac
-# before anything is built or preprocessed: can this MindSpore Lite load the MINDIR (common/deploy/lite_check.py)
-(cd "$ROOT" && "$PY" -m common.deploy.lite_check --model "$MODEL_PATH" --device_target "$DEVICE_TARGET") || exit 1
 # The device before any work (preprocess, build): Ascend needs an Ascend MindSpore Lite package (MSLITE_HOME with
 # its Ascend plugin) and an NPU; the default package (PyPI mindspore-lite, install_mslite.sh) is CPU-only.
 if [[ "$DEVICE_TARGET" == "Ascend" ]]; then
@@ -63,7 +61,9 @@ if [[ "$DEVICE_TARGET" == "Ascend" ]]; then
     die "DEVICE_TARGET Ascend: this MindSpore Lite build is CPU-only ($why); set MSLITE_HOME to an Ascend package, or give DEVICE_TARGET CPU (bash $0 MODEL DATASET 0 CPU)"
   compgen -G "/dev/davinci[0-9]*" >/dev/null || die "DEVICE_TARGET Ascend: no Ascend NPU on this machine (/dev/davinci*); run with DEVICE_TARGET CPU"
 fi
-# Ascend: the CANN environment (ASCEND_TOOLKIT_HOME / ASCEND_HOME, its set_env.sh), before any work
+# before anything is built or preprocessed: can this MindSpore Lite load the MINDIR (common/deploy/lite_check.py);
+# Ascend: the CANN environment (ASCEND_TOOLKIT_HOME / ASCEND_HOME, its set_env.sh)
+(cd "$ROOT" && "$PY" -m common.deploy.lite_check --model "$MODEL_PATH" --device_target "$DEVICE_TARGET") || exit 1
 if [[ "$DEVICE_TARGET" == "Ascend" ]]; then source "$ROOT/scripts/cann_env.sh"; cann_env || exit 1; fi
 mkdir -p "$WORK_DIR"
 

@@ -183,7 +183,7 @@ def gpu_problem(env=os.environ, ms_dir=None, ms_message=None):
         named = ", ".join(f"{s} ({_source_of(s) or 'CUDA 11'})" for s in missing)
         lib64 = os.path.join(home, "lib64")
         on_path = lib64 in (env.get("LD_LIBRARY_PATH") or "").split(":")
-        fix = (f"install the NVIDIA driver" if all(s.startswith("libcuda.so") for s in missing) else
+        fix = ("install the NVIDIA driver" if all(s.startswith("libcuda.so") for s in missing) else
                f"source scripts/env.sh (LD_LIBRARY_PATH must hold {lib64})"
                if os.path.isdir(lib64) and not on_path and home == venv_home else FIX_GPU)
         return (f"{os.path.basename(plugin)} (CUDA {ver[0]}.{ver[1]} at {home}) cannot load: not found: {named}; "

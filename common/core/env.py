@@ -183,7 +183,8 @@ def ort_session(path, options=None, providers=None):
         got = set(sess.get_providers())
         lost = [p for p in chosen if p not in got]
         if lost:
-            raise FaceIdError(f"{path}: onnxruntime could not start {', '.join(lost)} (running on "
+            where = path if isinstance(path, str) else "ONNX model"
+            raise FaceIdError(f"{where}: onnxruntime could not start {', '.join(lost)} (running on "
                               f"{', '.join(sess.get_providers())}); check its CUDA/TensorRT/CANN libraries, "
                               f"or choose --ort_providers cpu")
     return sess

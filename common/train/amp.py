@@ -8,8 +8,8 @@ refused with one clear line; ``amp_dtype: auto`` is bfloat16 where the device ha
 >= 8.0, Ascend 910B/910C), else float16; bfloat16 needs no loss scale (its range is float32's).
 
 As the best recipes do it (insightface arcface_torch: autocast with BatchNorm and the embedding layer in fp32):
-at every level BatchNorm layers and the embedding layer (the backbone's last ``nn.Dense``) compute in float32;
-O1 here is convolutions and the other Dense layers in fp16. Margin and softmax math stays float32: amp is applied
+at every level BatchNorm layers and the embedding layer (the backbone's last ``nn.Dense``, with whatever follows it
+up to the backbone's output) compute in float32; O1 here is convolutions and the other Dense layers in fp16. Margin and softmax math stays float32: amp is applied
 to the backbone only (``apply`` with ``root``), and the backbone's output is cast back to float32 before the
 head. ``head_fp16`` (``set_head_fp16``): the margin head's cosine GEMM in fp16 with float32 logits (arcface_torch's
 Partial FC under autocast).
@@ -120,15 +120,50 @@ class _Float32Out(nn.Cell):
         return out.astype(mstype.float32)
 
 
-def keep_float32(cell):
-    """BatchNorm layers and the embedding layer of ``cell`` compute in float32 (inputs cast up); returns the
-    cells kept."""
-    kept = [c for _, c in cell.cells_and_names() if isinstance(c, BATCHNORMS)]
-    emb = embedding_layer(cell)
+class _Float32(nn.Cell):
+    """``cell`` (one input) in float32 inside a lower-precision region: its input cast up, its output cast back to
+    the input's dtype (explicit casts: MindSpore 2.10 compiles no backward for a float32 cell's output feeding an
+    fp16 cell directly)."""
+
+    def __init__(self, cell):
+        super().__init__(auto_prefix=False)
+        self.cell = cell
+        cell.to_float(mstype.float32)
+
+    def construct(self, x):
+        return self.cell(x.astype(mstype.float32)).astype(x.dtype)
+
+
+def _replace(root, old, new):
+    parent, key = _find_parent(root, old)
+    if parent is None:
+        return False
+    parent._cells[key] = new  # pylint: disable=protected-access
+    if isinstance(parent, nn.SequentialCell):
+        parent.cell_list = list(parent.cells())
+    return True
+
+
+def keep_float32(backbone):
+    """BatchNorm layers of ``backbone`` in float32 (each wrapped in ``_Float32``), and its embedding layer with
+    everything after it (the direct children of ``backbone`` from the one holding the last ``nn.Dense`` on) in
+    float32 up to the output. Returns the cells kept in float32."""
+    kept = []
+    for bn in [c for _, c in backbone.cells_and_names() if isinstance(c, BATCHNORMS)]:
+        parent, _ = _find_parent(backbone, bn)
+        if isinstance(parent, _Float32) or type(parent).__name__ == "_OutputTo16":  # already (MindSpore's O2)
+            bn.to_float(mstype.float32)
+        else:
+            _replace(backbone, bn, _Float32(bn))
+        kept.append(bn)
+    emb = embedding_layer(backbone)
     if emb is not None:
-        kept.append(emb)
-    for c in kept:
-        c.to_float(mstype.float32)
+        children = list(backbone.cells())
+        holder = next((i for i, c in enumerate(children)
+                       if c is emb or any(x is emb for _, x in c.cells_and_names())), None)
+        for c in children[holder:] if holder is not None else [emb]:
+            c.to_float(mstype.float32)
+            kept.append(c)
     return kept
 
 
@@ -158,7 +193,7 @@ def apply(cell, level, dtype="float16", root=None):
         new = _Float32Out(cell)
     else:
         new = ms.amp.auto_mixed_precision(cell, level, dtype=getattr(ms, dtype))
-    keep_float32(new)
+    keep_float32(cell)
     if parent is not None and new is not cell:
         parent._cells[key] = new  # pylint: disable=protected-access
         if isinstance(parent, nn.SequentialCell):

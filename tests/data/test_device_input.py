@@ -9,7 +9,7 @@ from mindspore import Tensor
 from common.data.dataset import BadImages, build_epoch_dataset, tuple_iterator
 from common.data.device_input import NormalizeInput, Uint8Input
 from common.data.transforms import Preprocess
-from tests.data.test_data_pipeline import BATCH, PRE, SEED, expected_batches, folder  # noqa: F401  (fixture)
+from tests.data.test_data_pipeline import BATCH, PRE, SEED, expected_batches, folder  # noqa: F401,F811
 
 
 @pytest.mark.parametrize("pre", [

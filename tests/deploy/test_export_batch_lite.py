@@ -130,27 +130,30 @@ def test_mindir_header_matches_mindsporess_protobuf(tiny, tmp_path):
     assert lite_can_load({"mind_ir_version": 3, "producer_version": "2.10.0"}, "2.10.1")[0] is True
 
 
-def _harness(model, data, tmp_path, **env):
+def _harness(model, data, tmp_path, target, **env):
     e = {k: v for k, v in os.environ.items() if k not in ("MSLITE_HOME", "MSLITE_VERSION", "ASCEND_HOME",
                                                           "ASCEND_TOOLKIT_HOME")}
     e.update(env, WORK_DIR=str(tmp_path / "work"))
     return subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_infer_310.sh"), model, str(data), "0",
-                           "Ascend"], capture_output=True, text=True, timeout=300, env=e)
+                           target], capture_output=True, text=True, timeout=300, env=e)
 
 
-def test_harness_checks_lite_and_cann_before_any_work(tiny, tmp_path):
+def test_harness_checks_the_lite_version_before_any_work(tiny, tmp_path):
+    """A MindSpore MINDIR on CPU without a sibling .onnx would be loaded by Lite as it is: refused first, naming
+    the Lite it needs; with a Lite that reads it (MSLITE_VERSION) the harness goes on to preprocess."""
     path = _export(tiny, tmp_path, "MINDIR", 1)
     data = tmp_path / "images"
     data.mkdir()
-    p = _harness(path, data, tmp_path)
+    p = _harness(path, data, tmp_path, "CPU")
     assert p.returncode != 0 and "== preprocess" not in p.stdout and "== build" not in p.stdout
     err = [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")]
-    assert len(err) == 1 and f"MindSpore Lite >= {'.'.join(ms.__version__.split('.')[:2])}" in err[0]
-    assert "mind_ir_version" in err[0] and "MSLITE_HOME" in err[0]
+    assert len(err) == 1 and f"MindSpore Lite >= {'.'.join(ms.__version__.split('.')[:2])}" in err[0], p.stderr
+    assert "mind_ir_version" in err[0] and "MSLITE_HOME" in err[0] and "export ONNX too" in err[0]
+    assert not (tmp_path / "work").exists()
 
-    # a Lite that reads it: the harness goes on to its Ascend package / NPU checks (none here)
-    p = _harness(path, data, tmp_path, MSLITE_VERSION=ms.__version__)
-    assert "lite check:" in p.stdout and ": ok" in p.stdout and "== preprocess" not in p.stdout
+    p = _harness(path, data, tmp_path, "CPU", MSLITE_VERSION=ms.__version__)
+    assert "lite check:" in p.stdout and ": ok" in p.stdout and "== preprocess" in p.stdout
+    assert "== build" not in p.stdout  # the empty image folder stops it at the pre-step
 
 
 def _cann(tmp_path, **env):
@@ -187,3 +190,30 @@ def test_cann_environment_is_checked_and_set(tmp_path):
 
     assert ascend_toolkit({"ASCEND_HOME": str(tmp_path / "Ascend")}) == str(toolkit)
     assert cann_version(str(toolkit)) == "8.0.RC2"
+
+
+def test_harness_runs_a_dynamic_onnx_in_batches(tiny, tmp_path):
+    """export --batch_size dynamic (ONNX) -> run_infer_310.sh CPU with BATCH_SIZE=3 on 5 images: two Predict
+    calls (3 + 2 padded), the embeddings equal the numpy forward of the images prepared here."""
+    import cv2
+
+    from common.deploy import infer310
+
+    if not os.path.isfile(os.path.join(ROOT, "ascend310_infer", "build", "faceid_convert")):
+        pytest.skip("the C++ harness is not built here (bash ascend310_infer/build.sh)")
+    path = _export(tiny, tmp_path, "ONNX", "dynamic")
+    rng = np.random.default_rng(5)
+    data = tmp_path / "images"
+    data.mkdir()
+    imgs = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    for i, img in enumerate(imgs):
+        cv2.imwrite(str(data / f"img{i}.png"), img[:, :, ::-1])  # stored BGR: the sidecar reads it back as RGB
+    p = _harness(path, data, tmp_path, "CPU", BATCH_SIZE="3")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    work = tmp_path / "work"
+    assert "batch_size=3 batches=2 inputs=5" in (work / "latency.txt").read_text()
+    stems, _ = infer310.read_manifest(str(work / "input" / "manifest.tsv"))
+    got = infer310.read_outputs(str(work / "result"), stems, 8)
+    x = imgs.astype(np.float32).transpose(0, 3, 1, 2)  # mean 0, std 1, no resize: the pixels as they are
+    want = numpy_forward(tiny[1], x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

@@ -145,3 +145,58 @@ def test_bfloat16_needs_no_loss_scale():
     assert amp.resolve("GPU", "O2", "bfloat16", None) == ("O2", 1.0, False)
     assert amp.resolve("GPU", "O2", "float16", None) == ("O2", 2.0 ** 16, True)
     assert amp.resolve("CPU", "O2", "auto", None) == ("O2", 1024.0, False)  # auto -> float16 on the CPU
+
+
+class _Tail(nn.Cell):
+    """Dense to 2C, then the max of the halves (LightCNN's MFM): ops after the embedding Dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.filter = nn.Dense(4 * 6 * 6, 8)
+
+    def construct(self, x):
+        a, b = ms.ops.split(self.filter(x), 4, axis=1)
+        return ms.ops.maximum(a, b)
+
+
+class _ConvNet(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn, self.act = nn.Conv2d(1, 4, 3, pad_mode="same"), nn.BatchNorm2d(4), nn.ReLU()
+        self.flatten, self.fc = nn.Flatten(), _Tail()
+
+    def construct(self, x):
+        return self.fc(self.flatten(self.act(self.bn(self.conv(x)))))
+
+
+class _Loss(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.backbone = _ConvNet()
+
+    def construct(self, x, t):
+        return ((self.backbone(x) - t) ** 2).mean()
+
+
+@pytest.mark.parametrize("level", ["O1", "O2", "O3"])
+def test_mixed_precision_step_trains_like_float32(level):
+    """The float32 BatchNorm and tail (input cast up, output cast back) compile a backward too: one SGD step at
+    each level moves the weights as the float32 step does, within fp16 rounding."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(5)
+    x, t = Tensor(rng.normal(size=(4, 1, 6, 6)).astype(np.float32)), Tensor(rng.normal(size=(4, 4)).astype(np.float32))
+    updates = []
+    for lvl in ("O0", level):
+        ms.set_seed(3)
+        net = _Loss()
+        w0 = {p.name: p.asnumpy().copy() for p in net.trainable_params()}
+        if lvl != "O0":
+            amp.apply(net.backbone, lvl, "float16", root=net)
+        assert sorted(w0) == sorted(p.name for p in net.trainable_params())
+        scale = 1.0 if lvl == "O0" else 64.0
+        step = amp.train_network(net, nn.SGD(net.trainable_params(), 0.1, loss_scale=scale), lvl, scale, False)
+        step.set_train(True)
+        assert np.isfinite(float(step(x, t).asnumpy()))
+        updates.append({p.name: p.asnumpy() - w0[p.name] for p in net.trainable_params()})
+    for name, ref in updates[0].items():
+        assert np.linalg.norm(updates[1][name] - ref) <= 0.02 * np.linalg.norm(ref) + 1e-6, name

@@ -162,3 +162,51 @@ def test_overflow_is_skipped_counted_and_training_goes_on(tmp_path):
     assert float(seen[2][1]) == 2.0 ** 16 and float(seen[3][1]) == 2.0 ** 15
     progress = [line for line in lines if "] loss " in line]
     assert "overflow 1" in progress[0] and "overflow" not in progress[1], progress
+
+
+def test_sink_plan():
+    from common.train import steps
+
+    cfg = _cfg(__import__("pathlib").Path("/nonexistent"), log_every=5, save_every_steps=10)
+    assert steps.sink_wanted(cfg, "CPU") is False and steps.sink_wanted(cfg, "GPU") is True
+    assert steps.sink_wanted(dict(cfg, sink=False), "Ascend") is False
+    assert steps.sink_wanted(dict(cfg, graph_mode=False), "GPU") is False
+    assert steps.sink_size(cfg, 20, 0, 20) == 5
+    assert steps.sink_size(cfg, 20, 5, 15) == 5  # resumed at step 5
+    assert steps.sink_size(cfg, 20, 3, 17) is None  # resumed off the grid: the plain loop
+    assert steps.sink_size(dict(cfg, save_every_steps=7), 20, 0, 20) is None
+    assert steps.sink_size(dict(cfg, max_steps=12), 20, 0, 20) is None
+    assert steps.sink_size(cfg, 22, 0, 22) is None  # epoch not a multiple of log_every
+
+
+def test_sunk_epochs_through_the_loop(tmp_path, monkeypatch):
+    """device_target GPU (the loop's view; the context stays CPU): the epoch runs in calls of log_every steps via
+    steps.sunk_step, here replaced by an emulation of ms.data_sink (pull ``size`` batches, run them, return the
+    last output); checkpoints on the chunk ends, one host read per chunk, one progress line per chunk."""
+    from common.train import steps
+
+    calls = []
+
+    def fake_sink(train_net, data, size, device):
+        it = iter(data.create_tuple_iterator())
+        calls.append((size, device))
+
+        def run():
+            out = None
+            for _ in range(size):
+                out = train_net(*next(it))
+            return out
+
+        return run
+
+    monkeypatch.setattr(steps, "sunk_step", fake_sink)
+    monkeypatch.delenv("FACEID_DEBUG_DIR", raising=False)
+    lines = []
+    cfg = _cfg(tmp_path, device_target="GPU", log_every=5, save_every_steps=10, epochs=2)
+    res, manager, _ = _fit(cfg, 20, lines=lines)
+    assert calls == [(5, "GPU"), (5, "GPU")]  # one sunk function per epoch
+    assert res["global_step"] == 40 and np.isfinite(res["loss"])
+    assert manager.saved == [10, 20, 30, 40]
+    progress = [line for line in lines if "] loss " in line]
+    assert [line.split("[")[1].split("/")[0] for line in progress] == [str(5 * k) for k in range(1, 9)]
+    assert res["host_syncs"] == 8
