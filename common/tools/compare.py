@@ -42,8 +42,13 @@ def embedder_of(args):
     ``--model`` with ``--ckpt_file``."""
     onnx = getattr(args, "onnx", None)
     if not onnx:
+        if not args.model and args.config:  # a model bundle / training run's config.yaml names its model
+            from common.core.config import read_yaml
+
+            args.model = read_yaml(args.config).get("model")
         if not args.model:
-            raise FaceIdError("give --model MODEL (a zoo model, with --ckpt_file) or --onnx FILE (any ONNX face model)")
+            raise FaceIdError("give --model MODEL (a zoo model, with --ckpt_file), --config YAML naming its model "
+                              "(a bundle's or a run's config.yaml) or --onnx FILE (any ONNX face model)")
         if getattr(args, "preprocess", None):
             raise FaceIdError("--preprocess is for --onnx models; a zoo model's preprocessing is its --config's")
         return get_embedder(args.model, args.ckpt_file, args.config)
