@@ -62,7 +62,7 @@ launch_mpirun() {
   for a in "$@"; do case "$a" in --bind_core|--bind_core=true|--bind_core=True) bind=1;;
     --bind_core=false|--bind_core=False) bind=0;; *) args+=("$a");; esac; done
   local w; w="$(workers_arg "$n" "${args[@]+"${args[@]}"}")"
-  [ -z "$w" ] || args+=($w)
+  [ -z "$w" ] || args=($w "${args[@]+"${args[@]}"}")  # the user's own options stay last
   local mpirun; mpirun="$(command -v mpirun || true)"
   if [ -z "$mpirun" ]; then
     [ "${DRY_RUN:-0}" = "1" ] && mpirun=mpirun || die "mpirun not found on PATH (install OpenMPI, or leave LAUNCHER unset for msrun)"
@@ -133,7 +133,7 @@ launch_msrun() {
   [ -n "$msrun" ] || die "msrun not found next to $PY nor on PATH (it comes with mindspore >= 2.3)"
   port="${port:-$(free_port)}"
   local w=""; [ "$target" = "CPU" ] || w="$(workers_arg "$n" "${args[@]+"${args[@]}"}")"
-  [ -z "$w" ] || args+=($w)
+  [ -z "$w" ] || args=($w "${args[@]+"${args[@]}"}")  # the user's own options stay last
   local cmd=("$msrun" --worker_num="$total" --local_worker_num="$n" --master_port="$port" --log_dir="$LOG_DIR"
              --join=True)
   [ "$bind" = 0 ] || cmd+=(--bind_core=True)

@@ -162,8 +162,9 @@ def check(model, device_target, env=os.environ):
     need_txt = (f"MindSpore Lite >= {need[0]}.{need[1]}" if need else
                 f"a MindSpore Lite that reads mind_ir_version {info.get('mind_ir_version')} (the release of the "
                 f"MindSpore that exported it)")
-    alt = ("export ONNX too (same --file_name) and run on GPU/CPU" if device_target == "Ascend" else
-           "export ONNX too (same --file_name): the harness converts it")
+    alt = (f"export ONNX too (same --file_name, so that {sibling} exists) and run on GPU/CPU"
+           if device_target == "Ascend" else
+           f"export ONNX too (same --file_name, so that {sibling} exists): the harness converts it")
     raise FaceIdError(f"{model} ({desc}) cannot be loaded: {why} ({where}); it needs {need_txt} for "
                       f"{device_target}: set MSLITE_HOME to that package (the MindSpore download site; PyPI has "
                       f"only mindspore-lite 2.0.0), or {alt}")

@@ -289,7 +289,7 @@ def test_msrun_multi_node_command(tmp_path):
     p = run(["bash", os.path.join(ROOT, "scripts", "run_distribute_train_gpu.sh"), "cosface", "8", "--nodes", "4",
              "--node_rank", "2", "--master_addr", "127.0.0.1", "--lr", "0.1"], cwd=str(tmp_path),
             env={"DRY_RUN": "1", "SKIP_CHECK": "1"})  # SKIP_CHECK: no data, no GPU here
-    cmd = p.stdout.split()
+    cmd = p.stdout.splitlines()[0].split()  # the command; the lines after it list each rank's device id
     for flag in ("--worker_num=32", "--local_worker_num=8", "--node_rank=2", "--master_addr=127.0.0.1",
                  "--master_port=8118"):
         assert flag in cmd, (flag, cmd)
