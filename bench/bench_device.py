@@ -96,8 +96,8 @@ def torch_train(args):
     if not torch.cuda.is_available():
         _emit({"framework": "torch", "error": f"torch {torch.__version__} has no CUDA here (a CPU build?)"})
         return
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import torch_nets
+    sys.path.insert(0, ROOT)
+    from tests import torch_nets  # the one module of PyTorch reference nets
 
     dev = torch.device("cuda", args.device_id)
     torch.backends.cudnn.benchmark = True

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one run (under 10 minutes on one GPU): checks the device, then measures
 #   MindSpore GPU train step img/s, IResNet-50 and MobileFaceNet, batch 128, fp16 O2, with and without the per-step
-#     sync (and the first step: graph compile + PTX JIT, timed apart), against PyTorch AMP (bench/torch_nets.py)
+#     sync (and the first step: graph compile + PTX JIT, timed apart), against PyTorch AMP (tests/torch_nets.py)
 #     on the same GPU in the same run;
 #   ONNX Runtime CUDA and TensorRT inference img/s of IResNet-50 at batch 1/32/256 (a dynamic-batch export).
 # Writes OUT/device_bench.json (OUT default ./bench_out) + one log per part in OUT/logs/.

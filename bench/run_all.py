@@ -7,7 +7,7 @@
 Tasks per net: inference at batch 1 and 32, and one training step at batch 32 (backbone + CosFace margin head
 over 10,000 classes, cross-entropy, SGD momentum). Each measurement runs in its own process (a warm-up call
 that compiles, then ``--iters`` timed calls, median); frameworks are interleaved per (net, task) and their order
-rotates per repeat; the reported time is the median over ``--repeats`` processes. PyTorch (bench/torch_nets.py,
+rotates per repeat; the reported time is the median over ``--repeats`` processes. PyTorch (tests/torch_nets.py,
 the same architectures written again) is optional: without it ``torch_s`` is null. GFLOP/s is that of the zoo's
 best path (min of MindSpore and ONNX Runtime) from the MACs of the MindSpore net (common/nets/flops.py; a train
 step counted as 3x the forward), next to the measured fp32 GEMM peak (numpy / torch matmul) of this machine.
@@ -106,8 +106,8 @@ def worker_torch(spec):
         import torch
     except ImportError:
         return {"error": "torch not installed"}
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import torch_nets
+    sys.path.insert(0, ROOT)
+    from tests import torch_nets  # the one module of PyTorch reference nets
 
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)

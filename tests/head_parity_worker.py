@@ -30,6 +30,7 @@ from common.core.config import Config  # noqa: E402
 from common.heads import shards  # noqa: E402
 from common.nets import create_backbone  # noqa: E402
 from common.recipes.margin import build_train_network  # noqa: E402
+from common.train import plan  # noqa: E402
 from common.train.loop import fit  # noqa: E402
 
 WIDTHS, EMB, C, B, STEPS = (4, 8, 8, 8), 16, 12, 4, 4
@@ -72,8 +73,9 @@ def phase(out, name, rank, world, sharded, max_steps, resume):
     net, _ = build_train_network(cfg, C, backbone)
     manager = checkpoint_manager(cfg.ckpt_dir, "par", 5, net)
     os.environ[distributed.DEBUG_ENV] = os.path.join(out, f"dbg_{name}")
-    result = fit(cfg, net, net.trainable_params(), lambda epoch, skip: (Batches(rank, world, skip), STEPS - skip),
-                 STEPS, C, rank=rank, world=world, lr_scale=1.0, printer=lambda line: None, manager=manager,
+    result = fit(plan.resolve(cfg, STEPS, rank, world, lr_scale=1.0), net, net.trainable_params(),
+                 lambda epoch, skip: (Batches(rank, world, skip), STEPS - skip), C, printer=lambda line: None,
+                 manager=manager,
                  on_step_end=lambda step, epoch, train_net: None)
     np.save(os.path.join(out, f"loss_{name}_rank{rank}.npy"), np.float64(result["loss"]))
     return result

@@ -1,8 +1,11 @@
 """Independent PyTorch networks in the public layouts (written for the import tests from the published layer
 tables: insightface arcface_torch IResNet and MobileFaceNet "mbf", LightCNN 9/29/29v2, sphereface sphere20a),
 facenet-pytorch's InceptionResnetV1 (the FaceNet converter's reference), plus randomisation of every weight and
-BatchNorm statistic. The one module of PyTorch reference networks of the tests; imported only by tests that have
-torch."""
+BatchNorm statistic; and the benchmarks' PyTorch twins of the zoo nets (``build(name, input_size)``, ``MarginHead``:
+bench/run_all.py, bench/bench_device.py), built from the same classes where a published layout is the zoo's
+architecture (IResNet, LightCNN 9 / 29v2, InceptionResnetV1: the published classifier left out, so the parameter
+counts equal the MindSpore nets'). The one module of PyTorch reference networks; imported only by tests and
+benchmarks that have torch."""
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -160,26 +163,28 @@ class ResBlock(nn.Module):
 
 
 class LightCNN9(nn.Module):
-    def __init__(self, num_classes=100):
+    def __init__(self, num_classes=100, hw=(128, 128)):
         super().__init__()
         pool = lambda: nn.MaxPool2d(2, 2, ceil_mode=True)  # noqa: E731
         self.features = nn.Sequential(MFM(1, 48, 5, 1, 2), pool(), Group(48, 96), pool(), Group(96, 192), pool(),
                                       Group(192, 128), Group(128, 128), pool())
-        self.fc1, self.fc2 = MFM(8 * 8 * 128, 256, dense=True), nn.Linear(256, num_classes)
+        flat = 128 * -(-hw[0] // 16) * -(-hw[1] // 16)  # four ceil-mode 2x2 pools
+        self.fc1, self.fc2 = MFM(flat, 256, dense=True), nn.Linear(256, num_classes)
 
     def forward(self, x):
         return self.fc1(torch.flatten(self.features(x), 1))
 
 
 class LightCNN29(nn.Module):
-    def __init__(self, num_classes=100, v2=False):
+    def __init__(self, num_classes=100, v2=False, hw=(128, 128)):
         super().__init__()
         self.v2 = v2
+        flat = 128 * (hw[0] // 16) * (hw[1] // 16)
         self.conv1 = MFM(1, 48, 5, 1, 2)
         for i, (n, cin, cout) in enumerate(zip((1, 2, 3, 4), (48, 96, 192, 128), (96, 192, 128, 128)), start=1):
             setattr(self, f"block{i}", nn.Sequential(*[ResBlock(cin) for _ in range(n)]))
             setattr(self, f"group{i}", Group(cin, cout))
-        self.fc = nn.Linear(8 * 8 * 128, 256) if v2 else MFM(8 * 8 * 128, 256, dense=True)
+        self.fc = nn.Linear(flat, 256) if v2 else MFM(flat, 256, dense=True)
         self.fc2 = nn.Linear(256, num_classes, bias=not v2)
 
     def pool(self, x):
@@ -406,3 +411,122 @@ class XiaoccerMobileFaceNet(nn.Module):
     def forward(self, x):
         x = self.widen(self.stages(self.stem_dw(self.stem(x))))
         return self.embed(self.gdc(x)).flatten(1)
+
+
+# ================= the benchmarks' PyTorch twins of the zoo nets (speed comparison only; random weights) =========
+# Same layers, shapes and operation counts as the MindSpore definitions (common/nets, lightcnn/src, facenet/src).
+# The zoo's MobileFaceNet (112x112 -> 128) and SphereNet (TensorFlow SAME pads, 112x96) have no published twin above
+# (MBF, XiaoccerMobileFaceNet and Sphere20a are other layouts on purpose), so they are written here once.
+import math  # noqa: E402
+
+
+# ---------------------------------------------------------------- MobileFaceNet (3x112x112 -> 128)
+def conv_bn(cin, cout, k, s=1, dw=False, linear=False):
+    layers = [nn.Conv2d(cin, cout, k, s, k // 2 if k == 3 else 0, groups=cin if dw else 1, bias=False),
+              nn.BatchNorm2d(cout)]
+    if not linear:
+        layers.append(nn.PReLU(cout))
+    return nn.Sequential(*layers)
+
+
+class _Bottleneck(nn.Module):
+    def __init__(self, cin, cout, s, t):
+        super().__init__()
+        mid = cin * t
+        self.res = s == 1 and cin == cout
+        self.body = nn.Sequential(conv_bn(cin, mid, 1), conv_bn(mid, mid, 3, s, dw=True),
+                                  conv_bn(mid, cout, 1, linear=True))
+
+    def forward(self, x):
+        return x + self.body(x) if self.res else self.body(x)
+
+
+class MobileFaceNet(nn.Module):
+    def __init__(self, emb=128):
+        super().__init__()
+        layers, cin = [conv_bn(3, 64, 3, 2), conv_bn(64, 64, 3, dw=True)], 64
+        for t, c, n, s in ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1)):
+            for i in range(n):
+                layers.append(_Bottleneck(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [conv_bn(cin, 512, 1), conv_bn(512, 512, 7, dw=True, linear=True),
+                   conv_bn(512, emb, 1, linear=True)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return torch.flatten(self.body(x), 1)
+
+
+# ---------------------------------------------------------------- SphereNet (3x112x96 -> 512), TF "SAME" pads
+class _SameConv(nn.Conv2d):
+    """3x3 conv with TensorFlow SAME padding (the extra pixel, if any, at the bottom/right)."""
+
+    def forward(self, x):
+        s = self.stride[0]
+        pads = []
+        for size in (x.shape[3], x.shape[2]):
+            total = max((math.ceil(size / s) - 1) * s + 3 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride)
+
+
+class _Unit(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.body = nn.Sequential(_SameConv(c, c, 3, bias=False), nn.PReLU(c, 0.0),
+                                  _SameConv(c, c, 3, bias=False), nn.PReLU(c, 0.0))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class SphereNet(nn.Module):
+    def __init__(self, layers, widths=(64, 128, 256, 512), emb=512):
+        super().__init__()
+        cells, cin = [], 3
+        for n, cout in zip(layers, widths):
+            cells += [_SameConv(cin, cout, 3, stride=2), nn.PReLU(cout, 0.0)] + [_Unit(cout) for _ in range(n)]
+            cin = cout
+        self.trunk = nn.Sequential(*cells)
+        self.fc = nn.Linear(widths[-1] * 7 * 6, emb, bias=False)
+        self.bn = nn.BatchNorm1d(emb, eps=1e-3)
+
+    def forward(self, x):
+        return self.bn(self.fc(torch.flatten(self.trunk(x), 1)))
+
+
+def _no_classifier(net, attr):
+    """The embedding network only: the published classifier layer is not part of the zoo's backbone."""
+    setattr(net, attr, nn.Identity())
+    return net
+
+
+NETS = {
+    "lightcnn9": (lambda hw: _no_classifier(LightCNN9(hw=hw), "fc2"), "gray"),
+    "lightcnn29v2": (lambda hw: _no_classifier(LightCNN29(v2=True, hw=hw), "fc2"), "gray"),
+    "mobilefacenet": (lambda hw: MobileFaceNet(), "rgb"),
+    "spherenet20": (lambda hw: SphereNet((1, 2, 4, 1)), "rgb"),
+    "spherenet64": (lambda hw: SphereNet((3, 8, 16, 3)), "rgb"),
+    "iresnet50": (lambda hw: IResNet((3, 4, 14, 3)), "rgb"),
+    "iresnet100": (lambda hw: IResNet((3, 13, 30, 3)), "rgb"),
+    "inception_resnet_v1": (lambda hw: _no_classifier(TorchInceptionResnetV1(), "logits"), "rgb"),
+}
+
+
+def build(name, input_size):
+    """PyTorch twin of backbone ``name`` for input (C, H, W) -> module (eval mode)."""
+    make, _ = NETS[name]
+    return make(tuple(input_size[1:])).eval()
+
+
+class MarginHead(nn.Module):
+    """CosFace-style head as common/heads/margin.py: s * (cos(theta) - m on the target) over normalised weights."""
+
+    def __init__(self, emb, classes, s=64.0, m=0.35):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(classes, emb) * 0.01)
+        self.s, self.m = s, m
+
+    def forward(self, e, label):
+        cos = F.linear(F.normalize(e), F.normalize(self.weight)).clamp(-1 + 1e-6, 1 - 1e-6)
+        return self.s * (cos - self.m * F.one_hot(label, cos.shape[1]).to(cos.dtype))

@@ -207,6 +207,11 @@ def run(args):
         raise FaceIdError(f"{dst}: output folder is the input folder or inside it ({src}); give another DST")
     if args.workers < 1:
         raise FaceIdError(f"--workers {args.workers}: must be at least 1")
+    from common.core.paths import writable_dir, writable_file
+
+    writable_dir(dst, "DST")  # a file in the way, read-only, a full disk: before any image is listed or detected
+    if args.report:
+        writable_file(args.report, "--report")
     kind, rels, base, lines, meta = plan(src, args.root)
     if kind == "list" and os.path.realpath(os.path.join(dst, os.path.basename(src))) == os.path.realpath(src):
         raise FaceIdError(f"{dst}: writing the list there would replace the input list {src}")

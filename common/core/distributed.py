@@ -98,6 +98,31 @@ def init(device, env=os.environ):
     return rank, world
 
 
+_FLAG_REDUCE = []  # the AllReduce primitive of wait_for_all, made once
+
+
+def wait_for_all(flag=0, world=2):
+    """An explicit meeting point of every rank: an all-reduce (sum) of one flag per rank; returns the sum.
+
+    Work one rank does alone (rank 0's periodic verification) is followed by this call on EVERY rank, so the
+    others wait here, outside any training step, instead of blocking inside the next step's gradient all-reduce
+    (whose graph they would already have launched). A rank that failed passes ``flag=1``: the others see a sum
+    above 0 and stop too, instead of waiting for a peer that is gone. With ``world`` 1: ``flag``, no
+    communication. The wait has the backend's collective timeout (HCCL_EXEC_TIMEOUT on Ascend, 1836 s by
+    default; NCCL and mccl none).
+    """
+    if world <= 1:
+        return int(flag)
+    import numpy as np
+    import mindspore as ms
+    from mindspore import ops
+
+    if not _FLAG_REDUCE:
+        _FLAG_REDUCE.append(ops.AllReduce())
+    out = _FLAG_REDUCE[0](ms.Tensor(np.array([float(flag)], np.float32)))
+    return int(round(float(out.asnumpy()[0])))
+
+
 def lr_scale(cfg, world):
     """The factor the recipe's lr is multiplied by: ``lr_reference_batch: B`` gives batch_size * world / B
     (insightface: 0.1 at 512); else ``lr_scale_with_world`` gives the world size; else 1."""

@@ -11,7 +11,7 @@ several) in the order given. CLI (used by scripts/run_infer_310.sh)::
 
 Every image goes through the one loader of the Python paths (``common.data.images``: the pixel limit and the
 minimum size included). An LFW-format folder is read as the Python eval reads it
-(:func:`common.evaluation.targets.pair_images`: ``pairs.txt`` in the folder or in its single subfolder, images under
+(:func:`common.evaluation.sets.pair_images`: ``pairs.txt`` in the folder or in its single subfolder, images under
 it or under its single subfolder, any image extension, e.g. the old CosFace ``LFW_112/pairs.txt`` +
 ``LFW_112/lfw_align_112/<name>/...``), and checked before anything is preprocessed: pairs the protocol can score,
 every image they name present. Images the Python eval skips (unreadable, no face found, over the pixel limit,
@@ -61,7 +61,7 @@ def find_dataset_pairs(dataset_path, pairs=None):
     """The ``pairs.txt`` an LFW-format folder is scored with: ``pairs`` if given, else ``pairs.txt`` in the folder or
     in its single subfolder (as the Python eval finds it); None for other datasets (embeddings only: the shipped
     pairs are not assumed for an arbitrary image folder)."""
-    from common.evaluation.targets import _single_subfolder
+    from common.evaluation.sets import _single_subfolder
 
     if pairs:
         if not os.path.isfile(pairs):
@@ -77,8 +77,8 @@ def find_dataset_pairs(dataset_path, pairs=None):
 
 def pair_image_paths(dataset_path, pairs_path):
     """(the pair names, sorted as the Python eval sorts them; their files under ``dataset_path`` or None), found as
-    :mod:`common.evaluation.targets` finds them (single subfolder, any image extension)."""
-    from common.evaluation.targets import image_root, resolve_images
+    :mod:`common.evaluation.sets` finds them (single subfolder, any image extension)."""
+    from common.evaluation.sets import image_root, resolve_images
     from common.protocols import lfw
 
     pairs = lfw.read_pairs(pairs_path)

@@ -18,6 +18,10 @@ another model / checkpoint / setting is refused, naming the folder). At the end 
 ``STEM_flip_embeddings.npy``), ``STEM_images.txt`` and, when some image could not be read,
 ``STEM_unreadable.txt`` are written, which ``python -m common.evaluate --protocol ijb`` scores back to the same
 numbers; then the chunks are removed.
+
+Beside the result JSON, ``STEM_result_pairs.npz`` (:func:`write_pair_file`) gives the eval report
+(common/evaluation/report.py) the 1:1 thresholds at FAR 1e-3 / 1e-4 and the worst template pairs, each template
+shown by its first readable loose crop; ``python -m common.evaluate --protocol ijb --out R.json`` writes it too.
 """
 import json
 import os
@@ -195,6 +199,52 @@ def embed_all(net, meta, image_dir, adapter, batch_size, flip, cache=None, log=p
     return emb, (np.concatenate(flips) if flip else None), bad
 
 
+def image_folder(meta_dir):
+    """The loose_crop/ (or images/) folder beside an IJB meta folder, or None (thumbnails then say unreadable)."""
+    up = os.path.dirname(os.path.abspath(meta_dir))
+    for sub in ("loose_crop", "images"):
+        for base in (up, os.path.abspath(meta_dir)):
+            if os.path.isdir(os.path.join(base, sub)):
+                return os.path.join(base, sub)
+    return None
+
+
+def template_images(meta, unreadable=()):
+    """{template id: row of its first readable image} (file order of ``_name_5pts_score.txt``): the image that
+    shows a template in the report."""
+    ok = np.ones(len(meta), bool)
+    ok[np.asarray(list(unreadable), np.int64)] = False
+    rows = np.flatnonzero(ok)
+    tids, first = np.unique(meta.templates[rows], return_index=True)
+    return dict(zip(tids.tolist(), rows[first].tolist()))
+
+
+def write_pair_file(out_json, scored, meta, image_dir=None, unreadable=(), inputs=()):
+    """The report's side file of the 1:1 pairs (``<stem>_pairs.npz``, common/evaluation/report.py), kept small
+    whatever the number of pairs: every genuine score, the top impostor scores the thresholds at FAR 1e-3 / 1e-4
+    need, and the worst false accepts / rejects as template pairs, each template shown by its first readable
+    image. ``scored``: :func:`common.protocols.ijb.evaluate`'s ``pairs_out``. Returns its absolute path."""
+    from common.evaluation.report import pairs_path, top_pairs, write_pairs
+
+    path = check_output(pairs_path(out_json), *inputs, what="result")
+    score, label = scored["score"], scored["label"]
+    kept = top_pairs(score, label)
+    idx = np.unique(np.concatenate([kept["fa"], kept["fr"]]))
+    rep = template_images(meta, unreadable)
+
+    def image(t):
+        name = meta.names[rep[int(t)]]
+        return os.path.join(image_dir, name) if image_dir else name
+
+    t1, t2 = scored["template_1"][idx], scored["template_2"][idx]
+    return write_pairs(path, score[idx], label[idx], np.zeros(idx.size, np.int64), [image(t) for t in t1],
+                       [image(t) for t in t2], score_name="cosine of the template features",
+                       extra={"genuine_scores": kept["genuine_scores"], "impostor_top": kept["impostor_top"],
+                              "impostors": kept["impostors"], "first_template": t1, "second_template": t2,
+                              "pair_line": scored["line"][idx],
+                              "set_name": f"{meta.target} 1:1 (every scored template pair)"})
+
+
 def ijb_set(net, preprocess, ijb_dir, target, out_json=None, batch_size=64, flip=True, template=None,
             extra=None, embeddings_out=None, norm_score=True, detector_score=True, log=print):
     """The IJB protocols on an IJB folder with the model ``net`` (module doc); returns the result dict."""
@@ -204,7 +254,9 @@ def ijb_set(net, preprocess, ijb_dir, target, out_json=None, batch_size=64, flip
     meta = ijb.Meta(meta_dir, target)
     inputs = meta.inputs()
     if out_json:
-        for path in result_paths(out_json):
+        from common.evaluation.report import pairs_path
+
+        for path in result_paths(out_json) + (pairs_path(out_json),):
             check_output(path, *inputs, what="result")
     outs = {}
     if embeddings_out:
@@ -229,8 +281,9 @@ def ijb_set(net, preprocess, ijb_dir, target, out_json=None, batch_size=64, flip
         shown = ", ".join(m for _, m in bad[:3]) + (f", +{len(bad) - 3} more" if len(bad) > 3 else "")
         log(f"{ijb_dir}: skipped {len(bad)} unreadable image(s) ({shown}); left out of their templates")
     rows = sorted(r for r, _ in bad)
+    scored = {}
     result = ijb.evaluate(meta, emb, emb_flip, norm_score, detector_score, unreadable=rows,
-                          source=f"embeddings of {ijb_dir}")
+                          source=f"embeddings of {ijb_dir}", pairs_out=scored)
     for w in result.pop("warnings", []):
         log(f"warning: {w}")
     result["unreadable_images"] = [os.path.join(image_dir, meta.names[r]) for r in rows]
@@ -249,6 +302,7 @@ def ijb_set(net, preprocess, ijb_dir, target, out_json=None, batch_size=64, flip
         result["files"].update({k: os.path.abspath(v) for k, v in outs.items() if os.path.isfile(v)})
         shutil.rmtree(cache, ignore_errors=True)
     if out_json:
+        result["files"]["pair_scores"] = write_pair_file(out_json, scored, meta, image_dir, rows, inputs)
         json_path, png = write_result(out_json, result, inputs=inputs)
         log(f"wrote {json_path} and {png}")
     return result

@@ -17,8 +17,10 @@ Pair-score side file (``<stem>_pairs.npz``, :func:`write_pairs`): ``score`` (hig
 (True = same identity), ``fold``, ``first`` / ``second`` (image paths, or image indices in ``bin``), ``bin``
 (the .bin path or ""), ``score_name``. A protocol with too many pairs to keep (BLUFR's all-pairs trials) names
 only the worst pairs there and adds the distributions the thresholds need (:func:`hardest_pairs`:
-``genuine_scores``, ``impostor_top``, ``impostors``). Another protocol (IJB) gets the same page section by writing
-this file and naming it in ``files.pair_scores``.
+``genuine_scores``, ``impostor_top``, ``impostors``). IJB's 1:1 (15.6 M template pairs on IJB-C) does the same
+(:func:`top_pairs`, common/evaluation/ijb.py ``write_pair_file``): its named pairs are template pairs, each side
+shown by one image of its template, with ``first_template`` / ``second_template`` (ids), ``pair_line`` (0-based
+line of the pair file) and ``set_name``.
 
 Threshold at FAR f (N impostor pairs): at most k = floor(f * N) false accepts are allowed; the threshold is the
 smallest value rejecting the (k+1)-th highest impostor score (accept ``score >= threshold``), which gives the
@@ -197,6 +199,39 @@ def hardest_pairs(x, labels, fars=FARS, worst=WORST, block=256):
     order = np.lexsort((top_p[:, 1], top_p[:, 0], -top_s.astype(np.float64)))
     return {"genuine_scores": gen, "genuine_pairs": gpairs, "impostor_top": top_s[order],
             "impostor_pairs": top_p[order], "impostors": int(n_imp)}
+
+
+def top_pairs(score, label, fars=FARS, worst=WORST, chunk=1 << 20):
+    """Millions of scored pairs (IJB-C 1:1: 15.6 M) kept small, in chunks of ``chunk`` (memory bounded by the
+    chunk and what is kept): every genuine score, the highest impostor scores (descending; enough for the
+    thresholds at ``fars`` and the ``worst`` false accepts) and the indices of the ``worst`` highest impostor and
+    lowest genuine pairs (ties: the lower index). Returns {genuine_scores, impostor_top, impostors, fa, fr}."""
+    score, label = np.asarray(score), np.asarray(label, bool)
+    n_imp = int(np.count_nonzero(~label))
+    keep = min(n_imp, max(int(math.floor(max(fars) * n_imp + 1e-9)) + 1, worst))
+    gen_s, gen_i = [], []
+    top_s, top_i = np.empty(0, np.float64), np.empty(0, np.int64)
+    for a in range(0, score.size, chunk):
+        s, lab = np.asarray(score[a:a + chunk], np.float64), label[a:a + chunk]
+        g = np.flatnonzero(lab)
+        gen_s.append(s[g])
+        gen_i.append(g + a)
+        i = np.flatnonzero(~lab)
+        if keep and i.size:
+            cand_s, cand_i = np.concatenate([top_s, s[i]]), np.concatenate([top_i, i + a])
+            if cand_s.size > keep:  # the keep highest; the boundary's ties: the lower indices
+                cut = -np.partition(-cand_s, keep - 1)[keep - 1]
+                sure = np.flatnonzero(cand_s > cut)
+                tie = np.flatnonzero(cand_s == cut)
+                pick = np.concatenate([sure, tie[np.argsort(cand_i[tie], kind="stable")[:keep - sure.size]]])
+                cand_s, cand_i = cand_s[pick], cand_i[pick]
+            top_s, top_i = cand_s, cand_i
+    order = np.lexsort((top_i, -top_s))
+    top_s, top_i = top_s[order], top_i[order]
+    gen_s = np.concatenate(gen_s) if gen_s else np.empty(0)
+    gen_i = np.concatenate(gen_i) if gen_i else np.empty(0, np.int64)
+    fr = gen_i[np.lexsort((gen_i, gen_s))[:worst]]
+    return {"genuine_scores": gen_s, "impostor_top": top_s, "impostors": n_imp, "fa": top_i[:worst], "fr": fr}
 
 
 def worst_pairs(score, label, k=WORST):
@@ -432,6 +467,8 @@ def _threshold_table(pairs):
 
 
 def _set_name(pairs):
+    if "set_name" in pairs:
+        return str(pairs["set_name"])
     return "trial 1 (every pair of its test set)" if "impostors" in pairs else "this set"
 
 
@@ -449,9 +486,15 @@ def _pair_figures(pairs, idx, kind, thumbs):
             imgs.append(f'<img class="thumb" alt="{_e(shown)}" src="{src}">' if src else
                         f'<span class="missing">{_e(shown)} not readable</span>')
         s = float(pairs["score"][i])
+        if "first_template" in pairs:  # template pairs (IJB): each shown by one of its images
+            where = f"pair line {int(pairs['pair_line'][i]) + 1}" if "pair_line" in pairs else "template pair"
+            names = [f"template {int(pairs[k][i])}: {n}" for k, n in zip(("first_template", "second_template"),
+                                                                        names)]
+        else:
+            where = f'{"trial" if "impostors" in pairs else "fold"} {int(pairs["fold"][i]) + 1}'
         figs.append(f'<figure class="pair {kind}" data-index="{int(i)}" data-score="{s!r}" data-first="{_e(a)}" '
                     f'data-second="{_e(b)}">{"".join(imgs)}<figcaption>score {s:.5f} ('
-                    f'{"trial" if "impostors" in pairs else "fold"} {int(pairs["fold"][i]) + 1})<br>{_e(names[0])}<br>{_e(names[1])}</figcaption></figure>')
+                    f'{_e(where)})<br>{_e(names[0])}<br>{_e(names[1])}</figcaption></figure>')
     return f'<div class="pairs {kind}">{"".join(figs)}</div>'
 
 

@@ -29,6 +29,7 @@ import sys
 import numpy as np  # noqa: E402
 
 from common.core.errors import FaceIdError, guard  # noqa: E402
+from common.evaluation.printer import ijb_table, metrics_table  # noqa: E402
 from common.core.paths import PROTOCOLS_DIR, check_output, writable_file  # noqa: E402
 from common.protocols import ProtocolError, binsets, blufr, lfw  # noqa: E402
 from common.protocols.roc import LFW_FARS, roc_metrics  # noqa: E402,F401
@@ -244,8 +245,11 @@ def run_ijb(args):
     inputs = [args.embeddings, args.flip_embeddings] + [v for k, v in files.items() if k != "1N"] + \
         list((files["1N"] or {}).values())
     if getattr(args, "out", None):
-        for path in result_paths(args.out):
+        from common.evaluation.report import pairs_path
+
+        for path in result_paths(args.out) + (pairs_path(args.out),):
             check_output(path, *inputs, what="--out")
+            writable_file(path, "--out")  # before the meta folder or any embedding is read
     meta = ijb.Meta(meta_dir, target)
     emb = _check_rows(_load_npy(args.embeddings), len(meta), args.embeddings)
     flip = None
@@ -257,34 +261,21 @@ def run_ijb(args):
               flush=True)
     norm = getattr(args, "ijb_norm_score", True)
     det = getattr(args, "ijb_detector_score", True)
+    scored = {}
     out = ijb.evaluate(meta, emb, flip, norm_score=True if norm is None else norm,
-                       detector_score=True if det is None else det, unreadable=missing, source=args.embeddings)
+                       detector_score=True if det is None else det, unreadable=missing, source=args.embeddings,
+                       pairs_out=scored)
     out["files"] = {"meta": os.path.abspath(meta_dir), "embeddings": os.path.abspath(args.embeddings)}
     if args.flip_embeddings:
         out["files"]["flip_embeddings"] = os.path.abspath(args.flip_embeddings)
     if marked:
         out["files"]["unreadable"] = os.path.abspath(marked)
+    if getattr(args, "out", None):  # the report's side file: thresholds, worst template pairs (their loose crops)
+        from common.evaluation.ijb import image_folder, write_pair_file
+
+        out["files"]["pair_scores"] = write_pair_file(args.out, scored, meta, image_folder(meta_dir), missing,
+                                                      [p for p in inputs if p])
     return _warn(out, out.pop("warnings", []))
-
-
-def ijb_table(out):
-    """Console lines of an IJB result: TAR@FAR, AUC, rank-k and TPIR@FPIR."""
-    rows = [(f"TAR@FAR={k}", f"{v:.5f}") for k, v in out["tar_at_far"].items()]
-    rows.append(("AUC", f"{out['auc']:.5f}"))
-    for k in ("rank1", "rank5", "rank10"):
-        if out.get(k) is not None:
-            rows.append((k, f"{out[k]:.5f}"))
-    for k, v in (out.get("tpir_at_fpir") or {}).items():
-        if isinstance(v, dict):
-            rows.append((f"TPIR@FPIR={k}", ", ".join(f"{g} {x:.5f}" if x is not None else f"{g} n/a"
-                                                    for g, x in v.items())))
-    if out.get("1N") and isinstance(out["1N"], str):
-        rows.append(("1:N", out["1N"]))
-    c = out["counts"]
-    rows.insert(0, ("templates / pairs", f"{c['templates_scored']} / {c['pairs_scored']} ({c['genuine_pairs']} "
-                                         f"genuine, {c['pairs_dropped']} dropped)"))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def run(args):
@@ -342,29 +333,6 @@ def run(args):
     return out
 
 
-def _table(out):
-    rows = []
-    for key, val in out.items():
-        if isinstance(val, float):
-            rows.append((key, f"{val:.5f}"))
-        elif isinstance(val, dict) and "accuracy_mean" in val:
-            rows.append((key, f"{val['accuracy_mean']:.5f} +- {val['accuracy_std']:.5f}"))
-        elif isinstance(val, dict) and "n/a" in val:
-            rows.append((key, val["n/a"]))
-        elif isinstance(val, dict) and "val_mean" in val:
-            rows.append((key, f"{val['val_mean']:.5f} +- {val['val_std']:.5f} (FAR {val['far_mean']:.5f})"))
-        elif isinstance(val, dict) and "mean_minus_std" in val:
-            rows.append((key, f"{val['mean_minus_std']:.5f} (mean {val['mean']:.5f}, std {val['std']:.5f})"))
-        elif isinstance(val, dict) and key.startswith("roc_"):
-            rows += [(f"{key}/{k}", f"{v:.5f}") for k, v in val.items()]
-    if out.get("pairs_dropped"):
-        rows.insert(0, ("pairs dropped", f"{out['pairs_dropped']} (unreadable images: {len(out['unreadable_images'])})"))
-    if "accuracy_mean" in out:
-        rows.insert(0, ("10-fold accuracy", f"{out['accuracy_mean']:.5f} +- {out['accuracy_std']:.5f}"))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows if k not in ("accuracy_mean", "accuracy_std"))
-
-
 def main(argv=None):
     if "--report" in (sys.argv[1:] if argv is None else list(argv)):  # several results on one HTML page
         from common.evaluation.report import main as report_main
@@ -388,7 +356,7 @@ def main(argv=None):
     out = run(args)
     json_path, png_path = write_result(args.out, out)
     print(f"{out['protocol']}: {out['images']} images, dim {out['embedding_dim']}")
-    print(ijb_table(out) if out["protocol"] == "ijb" else _table(out))
+    print(ijb_table(out) if out["protocol"] == "ijb" else metrics_table(out))
     print(f"wrote {json_path} and {png_path}")
     return out
 

@@ -14,9 +14,8 @@ Bad input, one rule for every flow:
 * an image smaller than the crop of a preprocessing without resize is refused naming the file;
 * the result JSON / PNG may not be one of the inputs (checked before embedding).
 
-LFW folders: ``name/name_%04d`` with any of the extensions in :data:`IMAGE_EXTS`, directly under
-``data_root`` or under its single subfolder (``LFW_112/pairs.txt`` + ``LFW_112/lfw_align_112/<name>/...``).
-Without ``pairs.txt`` in the folder (and none given) the shipped ``protocols/lfw_pairs.txt`` is used.
+LFW folders and .bin sets are found and loaded by :mod:`common.evaluation.sets` (the one loader the
+training-time verification uses too).
 ``image_list`` (LightCNN's ``image_list_for_lfw.txt`` / ``image_list_for_blufr.txt``: relative paths under
 ``data_root``) names the images instead; a ``.mat`` pairs file indexes it.
 
@@ -32,116 +31,14 @@ import numpy as np
 from common.evaluation.embed import extract
 from common.core.errors import FaceIdError
 from common.evaluation.scoring import evaluate_bin, evaluate_lfw, read_lfw_pairs
-from common.protocols.lfw import is_mat
 from common.core.paths import check_output
-from common.protocols import binsets, lfw
+from common.protocols import lfw
 from common.protocols.listfile import read_image_list
 from common.core.fileio import atomic_write
 from common.protocols.plots import result_paths, write_result
 
-from common.core.paths import REPO_ROOT as ROOT  # noqa: E402
-from common.data.images import IMAGE_EXTS  # noqa: E402
-SHIPPED_PAIRS = os.path.join(ROOT, "protocols", "lfw_pairs.txt")
-
-
-def find_pairs(data_root, pairs_path=None, log=print):
-    """``pairs_path`` if given; else ``pairs.txt`` in ``data_root`` (or in its single image subfolder); else the
-    shipped LFW View 2 pairs (said in one line)."""
-    if pairs_path:
-        return pairs_path
-    for folder in dict.fromkeys([data_root, _single_subfolder(data_root)]):
-        if folder and os.path.isfile(os.path.join(folder, "pairs.txt")):
-            return os.path.join(folder, "pairs.txt")
-    log(f"{data_root}: no pairs.txt in the folder; using the shipped LFW View 2 pairs {SHIPPED_PAIRS}")
-    return SHIPPED_PAIRS
-
-
-def _single_subfolder(root):
-    try:
-        subs = [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")]
-    except OSError:
-        return None
-    return os.path.join(root, subs[0]) if len(subs) == 1 else None
-
-
-def image_root(data_root, rel_names):
-    """Folder holding the identity folders the relative names start with: ``data_root`` or its single subfolder."""
-    if not os.path.isdir(data_root):
-        raise FaceIdError(f"{data_root}: image folder not found")
-    idents = [n.split("/")[0] for n in rel_names[:50] if "/" in n]
-    if not idents or any(os.path.isdir(os.path.join(data_root, d)) for d in idents):
-        return data_root
-    sub = _single_subfolder(data_root)
-    if sub and any(os.path.isdir(os.path.join(sub, d)) for d in idents):
-        return sub
-    return data_root
-
-
-def resolve_images(root, rel_names):
-    """Actual file of each relative name under ``root``: the name itself, or the same stem with another image
-    extension (.jpg/.jpeg/.png/.bmp/.webp, any case). None where there is none."""
-    listing = {}
-    out = []
-    for rel in rel_names:
-        path = os.path.join(root, rel)
-        if os.path.isfile(path):
-            out.append(path)
-            continue
-        folder, base = os.path.split(path)
-        if folder not in listing:
-            files = {}
-            try:
-                for f in sorted(os.listdir(folder)):
-                    stem, ext = os.path.splitext(f)
-                    if ext.lower() in IMAGE_EXTS:
-                        files.setdefault(stem, []).append(f)
-            except OSError:
-                pass
-            for stem in files:
-                files[stem].sort(key=lambda f: IMAGE_EXTS.index(os.path.splitext(f)[1].lower()))
-            listing[folder] = files
-        found = listing[folder].get(os.path.splitext(base)[0])
-        out.append(os.path.join(folder, found[0]) if found else None)
-    return out
-
-
-def find_image_list(data_root, pairs_path, image_list=None, name="image_list_for_lfw.txt"):
-    """The image list a LightCNN ``lfw_pairs.mat`` indexes: ``image_list``, else ``name`` in the image folder, its
-    parent, beside the .mat or in the current folder (the seed's layout); one line saying what is needed else."""
-    if image_list:
-        if not os.path.isfile(image_list):
-            raise FaceIdError(f"--image_list {image_list}: file not found")
-        return image_list
-    root = os.path.abspath(data_root)
-    for folder in (root, os.path.dirname(root), os.path.dirname(os.path.abspath(pairs_path)), os.getcwd()):
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    raise FaceIdError(f"{pairs_path}: a .mat pairs file indexes an image list: give --image_list {name} "
-                      f"(LightCNN's get_list.py writes it)")
-
-
-def pair_images(data_root, pairs_path=None, log=print, image_list=None):
-    """Read ``pairs_path`` (LFW View 2; default :func:`find_pairs`), check it for the k-fold protocol and find every
-    image it names under ``data_root`` (any image extension, or the single-subfolder layout).
-
-    Returns (pairs, sorted relative names, absolute paths); one clear line on a bad file or a missing image.
-    Nothing is decoded here."""
-    pairs_path = find_pairs(data_root, pairs_path, log)
-    if is_mat(pairs_path):  # LightCNN's lfw_pairs.mat: rows of image_list_for_lfw.txt, kept in list order
-        from common.protocols.listfile import read_image_list
-
-        names, _ = read_image_list(find_image_list(data_root, pairs_path, image_list))
-        pairs = read_lfw_pairs(pairs_path, names)
-    else:
-        pairs = read_lfw_pairs(pairs_path)
-        names = sorted(set(pairs.first) | set(pairs.second))
-    root = image_root(data_root, names)
-    paths = resolve_images(root, names)
-    missing = [n for n, p in zip(names, paths) if p is None]
-    if missing:
-        raise FaceIdError(f"{pairs_path}: names {len(missing)} image(s) missing under {root}, e.g. {missing[0]} "
-                          f"(any of {'/'.join(e[1:] for e in IMAGE_EXTS)})")
-    return pairs, names, paths
+from common.evaluation.sets import BinSet, find_pairs, image_root, pair_images, resolve_images
+from common.evaluation.sets import SHIPPED_PAIRS  # noqa: F401  (the shipped LFW pairs, named by tests and docs)
 
 
 def _say_unreadable(log, bad, what, total_pairs=None, dropped=None):
@@ -280,16 +177,16 @@ def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, 
 
     The issame flags are checked before anything is embedded. Images that cannot be decoded are skipped and
     their pairs dropped; ``unreadable_images`` lists their indices in the .bin."""
-    bins, issame = binsets.load_raw(bin_path)
-    binsets.check_issame(issame, bin_path)
+    bset = BinSet(bin_path)  # issame checked, each image decoded by sets.bin_image (as training-time verification)
+    issame = bset.issame
     _result_guard(out_json, bin_path)
     if embeddings_out:
         for p in ("_embeddings.npy", "_flip_embeddings.npy", "_images.txt"):
             check_output(embeddings_out + p, bin_path, what="embeddings")
-    items = [_reencode(b, bin_path, i) for i, b in enumerate(bins)]
+    items = bset.images
     bad = []
     emb, emb_flip = extract(net, items, preprocess, batch_size, flip=True, desc=os.path.basename(bin_path),
-                            unreadable=bad, names=[f"{bin_path}: image {i}" for i in range(len(items))])
+                            unreadable=bad, names=bset.names)
     scored = {}
     result = evaluate_bin(emb, emb_flip, issame, unreadable=[i for i, _ in bad], source=f"embeddings of {bin_path}",
                           bin_path=bin_path, pairs_out=scored)
@@ -306,35 +203,6 @@ def bin_set(net, preprocess, bin_path, out_json=None, batch_size=64, log=print, 
         json_path, png = write_result(out_json, result, inputs=(bin_path,))
         log(f"wrote {json_path} and {png}")
     return result
-
-
-def _reencode(blob, bin_path, i):
-    """Decode a .bin image (BGR), re-encode it losslessly as PNG so the model's one preprocessing path decodes
-    it (same pixels as decoding the original as colour); undecodable bytes are passed on unchanged (then
-    reported unreadable by the embedding step)."""
-    import cv2
-
-    if not isinstance(blob, (bytes, bytearray, np.ndarray)):
-        raise FaceIdError(f"{bin_path}: image {i} is a {type(blob).__name__}, not encoded bytes")
-    buf = np.frombuffer(bytes(blob), np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    if img is None:
-        return bytes(blob)
-    ok, out = cv2.imencode(".png", img)
-    return out.tobytes()
-
-
-def _encode(rgb):
-    """Re-encode a decoded RGB image losslessly (PNG bytes)."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return buf.tobytes()
-
-
-def summary_lines(result):
-    keys = ["accuracy_mean", "100%-EER", "TPR@FAR=1%", "TPR@FAR=0.1%", "TPR@FAR=0%", "auc"]
-    return ", ".join(f"{k} {result[k] * 100:.2f}" for k in keys if k in result)
 
 
 def blufr_folder(net, preprocess, data_root, config_path, out_json=None, batch_size=64, log=print, extra=None,

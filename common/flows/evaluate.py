@@ -18,6 +18,8 @@ from common.data.transforms import Preprocess
 from common.core.errors import FaceIdError
 from common.core.paths import check_output, writable_dir
 from common.recipes.load import inference_net
+from common.evaluation.sets import bin_file, folder_name, target_names
+from common.evaluation.printer import result_table, seed_lines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_BLUFR = os.path.join(ROOT, "protocols", "blufr_lfw_config.mat")
@@ -40,27 +42,19 @@ def load(recipe, argv=None, prog=None):
     return load_config(recipe.default_config, argv, command="eval", prog=prog or f"{recipe.name}/eval.py")
 
 
-def _names(value):
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.strip() for v in str(value or "").split(",") if v.strip()]
-
-
 def plan_targets(recipe, cfg, protocols=None):
     """The targets this run scores, each with its result file; refused up front when an input is missing."""
     out_dir = os.path.join(os.path.abspath(cfg.out_dir), "eval")
     targets = []
     if cfg.get("bin_dir"):
-        for name in _names(cfg.get("targets") or "lfw,cfp_fp,agedb_30"):
-            path = os.path.join(cfg.bin_dir, f"{name}.bin")
-            if not os.path.isfile(path):
-                raise FaceIdError(f"{path}: verification set '{name}' not found in --bin_dir {cfg.bin_dir}")
+        for name in target_names(cfg.get("targets"), "lfw,cfp_fp,agedb_30"):
+            path = bin_file(cfg.bin_dir, name, "--bin_dir")
             targets.append(Target("bin", name, path, out_dir, [path]))
     if cfg.get("data_root"):
         if not os.path.isdir(cfg.data_root):
             raise FaceIdError(f"{cfg.data_root}: --data_root is not a folder")
-        name = os.path.basename(os.path.normpath(cfg.data_root)) or "folder"
-        for proto in _names(protocols or cfg.get("protocols") or "lfw"):
+        name = folder_name(cfg.data_root)
+        for proto in target_names(protocols or cfg.get("protocols"), "lfw"):
             if proto not in ("lfw", "blufr"):
                 raise FaceIdError(f"--protocols {proto}: unknown protocol (lfw, blufr)")
             extra = cfg.get("pairs") if proto == "lfw" else (cfg.get("blufr_config") or SHIPPED_BLUFR)
@@ -182,37 +176,13 @@ def run(recipe, argv=None, protocols=None, prog=None):
         results[t.key] = runner(t, **ctx)
     label = f"checkpoint {ckpt}" if ckpt else "UNTRAINED"
     print(f"{recipe.name} (ONNX {onnx.path}):" if onnx else f"{recipe.name} ({cfg.backbone}, {label}):")
-    print(format_table(results))
-    for line in seed_lines(recipe, results):  # the old zoos' result lines, for scripts that grep them
+    print(result_table(results))
+    for line in seed_lines(results, recipe.eval_lines):  # the old zoos' result lines, for scripts that grep them
         print(line)
     from common.evaluation.report import write_report
 
     print(f"report: {write_report(report_path(cfg), [(t.key, results[t.key], t.out_json) for t in targets])}")
     return results
-
-
-def seed_lines(recipe, results):
-    """The old zoos' result lines: ``[target]Accuracy[-Flip]: m+-s`` (LResNet100E-IR eval.log), and the recipe's
-    own (``Recipe.eval_lines``: FaceNet's ``Accuracy on LFW: m+-s``, CosFace's ``Test result, AVE: 99.27``)."""
-    from common.evaluation import seedlog
-
-    lines = []
-    for key, r in results.items():
-        name = key.rsplit(".", 1)[0]
-        if isinstance(r.get("accuracy"), dict):  # .bin
-            a, f = r["accuracy"], r["accuracy_flip"]
-            lines += seedlog.accuracy_lines(name, (a["accuracy_mean"], a["accuracy_std"]),
-                                            (f["accuracy_mean"], f["accuracy_std"]))
-            mean, std = f["accuracy_mean"], f["accuracy_std"]
-        elif "accuracy_mean" in r:  # LFW-format folder
-            mean, std = r["accuracy_mean"], r["accuracy_std"]
-            pair = (mean, std)
-            lines += seedlog.accuracy_lines(name, None if r.get("flip") else pair, pair if r.get("flip") else None)
-        else:
-            continue
-        if recipe.eval_lines:
-            lines += list(recipe.eval_lines(mean, std))
-    return lines
 
 
 def _embeddings_stem(t, save):
@@ -254,38 +224,3 @@ def run_ijb(t, cfg, net, emb, pre, batch, flip, extra, save_embeddings):
 
 
 RUNNERS = {"bin": run_bin, "lfw": run_lfw, "blufr": run_blufr, "ijb": run_ijb}
-
-
-def format_table(results):
-    """One row per target: the protocol's headline numbers."""
-    rows = [("target", "pairs", "accuracy", "accuracy-flip", "VAL@FAR=1e-3 / 100%-EER", "AUC / xnorm")]
-    for key, r in results.items():
-        rows.append(_row(key, r))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
-
-
-def _pct(x):
-    return "n/a" if x is None else f"{x * 100:.2f}"
-
-
-def _row(key, r):
-    if "accuracy" in r and isinstance(r["accuracy"], dict):  # .bin protocol
-        acc, accf = r["accuracy"], r["accuracy_flip"]
-        val = (r.get("VAL@FAR=0.001_flip") or {}).get("val_mean")
-        return (key, str(r.get("pairs", "")), f"{_pct(acc['accuracy_mean'])} +- {_pct(acc['accuracy_std'])}",
-                f"{_pct(accf['accuracy_mean'])} +- {_pct(accf['accuracy_std'])}", _pct(val),
-                f"{r.get('xnorm', float('nan')):.3f}")
-    if "VR@FAR=0.1%" in r:  # BLUFR
-        vr, dr = r["VR@FAR=0.1%"], r.get("DIR@FAR=1%,rank=1", {})
-        return (key, "-", f"VR@0.1% {_pct(vr['mean'])}", f"DIR@1% {_pct(dr.get('mean'))}", "-", "-")
-    if "accuracy_mean" in r:  # LFW-format folder
-        acc = f"{_pct(r['accuracy_mean'])} +- {_pct(r['accuracy_std'])}"
-        return (key, str(r.get("pairs", "")), "-" if r.get("flip") else acc, acc if r.get("flip") else "-",
-                _pct(r.get("100%-EER")), _pct(r.get("auc")))
-    if r.get("protocol") == "ijb":  # IJB-B / IJB-C
-        tar = r["tar_at_far"]
-        return (key, str(r["counts"]["pairs_scored"]), f"TAR@1e-4 {_pct(tar['0.0001'])}",
-                f"TAR@1e-5 {_pct(tar['1e-05'])}", f"rank-1 {_pct(r.get('rank1'))}", f"{r['auc']:.4f}")
-    parts = [f"{k} {_pct(v['accuracy_mean'])}" for k, v in r.items() if isinstance(v, dict) and "accuracy_mean" in v]
-    return (key, str(r.get("pairs", "")), ", ".join(parts) or "-", "-", "-", "-")

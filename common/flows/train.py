@@ -16,6 +16,7 @@ from common.data.assembly import source_name, training_data
 from common.heads.shards import checkpoint_manager
 from common.nets import build_backbone
 from common.train import finetune
+from common.train import plan as train_plan
 from common.train.loop import fit
 from common.train.verification import VerificationCallback
 
@@ -48,19 +49,18 @@ def run(recipe, argv=None, cfg=None):
     lr_factors = finetune.lr_factors(cfg, {p.name for p in backbone.get_parameters()}, steps)
     verify = VerificationCallback(cfg, recipe.build_inference(cfg, backbone), pre, rank, log,
                                   extra_lines=recipe.verification_lines)
-    scale = distributed.lr_scale(cfg, world)
+    plan = train_plan.resolve(cfg, steps, rank, world, distributed.lr_scale(cfg, world), lr_factors)  # fit's input
     batch = (f"{cfg.classes_per_batch} x {cfg.images_per_class}" if recipe.data == "pk" else str(cfg.batch_size))
     log(f"{recipe.name} ({cfg.backbone}{' + ' + cfg.head if cfg.get('head') else ''}): {len(labels)} images, "
         f"{len(classes)} identities, {steps} steps/epoch of {batch} on rank {rank}/{world} from {source_name(cfg)}, "
-        f"lr {cfg.lr} x {scale:g}")
-    manager = checkpoint_manager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
+        f"lr {cfg.lr} x {plan.lr_scale:g}")
+    manager = checkpoint_manager(plan.checkpoint.dir, plan.checkpoint.prefix, plan.checkpoint.keep,
                                  net_with_loss, printer=log if rank == 0 else None)  # sharded head: per rank
     with interrupt.deferred():  # Ctrl-C / SIGTERM: finish the step, checkpoint, one line, exit 130 / 143
-        stepped = device_input.Uint8Input(net_with_loss, pre) if cfg.uint8_input else net_with_loss
-        result = fit(cfg, stepped, params, dataset_fn, steps, len(classes), amp_cells=[backbone],
-                     rank=rank, world=world, lr_scale=scale, printer=log, manager=manager,
-                     on_epoch_end=verify.on_epoch_end if verify else None,
-                     on_step_end=verify.on_step_end if verify else None, lr_factors=lr_factors)
+        stepped = device_input.Uint8Input(net_with_loss, pre) if plan.uint8_input else net_with_loss
+        result = fit(plan, stepped, params, dataset_fn, len(classes), amp_cells=[backbone], printer=log,
+                     manager=manager, on_epoch_end=verify.on_epoch_end if verify else None,
+                     on_step_end=verify.on_step_end if verify else None)
     result["verification"] = verify.history
     result["backbone"] = backbone
     report(log, result, bad)

@@ -202,9 +202,10 @@ class ShardedCheckpointManager(CheckpointManager):
                       key=lambda f: int(re.search(r"-s(\d+)\.head-", f).group(1)))
         if self.rank == 0:
             save_atomic([{"name": p.name, "data": p} for p in params if not is_head_entry(p.name)], path, meta)
-            for old in self.list()[:-self.keep] if self.keep > 0 else []:
-                _remove(old)
-        for old in mine[:-self.keep] if self.keep > 0 else []:
+            self.prune(path)  # never the file just written (the last good one), as CheckpointManager.prune
+        own = os.path.abspath(shard_path(path, self.rank, self.world))
+        mine = [f for f in mine if os.path.abspath(f) != own]  # the same rule for this rank's head shards
+        for old in mine[:max(0, len(mine) - (self.keep - 1))] if self.keep > 0 else []:
             _remove(old)
         return path
 

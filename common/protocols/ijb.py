@@ -466,10 +466,13 @@ def identification(tids, tfeats, one_n, galleries, ranks=RANKS, fpirs=FPIRS):
     return res
 
 
-def evaluate(meta, emb, flip_emb=None, norm_score=True, detector_score=True, unreadable=(), source="embeddings"):
+def evaluate(meta, emb, flip_emb=None, norm_score=True, detector_score=True, unreadable=(), source="embeddings",
+             pairs_out=None):
     """Both protocols on embeddings of every image of ``meta`` (a :class:`Meta`; row i = line i of its
     ``_name_5pts_score.txt``); ``flip_emb`` None: no flip; ``unreadable``: rows of images that could not be
-    read (left out). Returns the JSON-ready result (``roc`` included)."""
+    read (left out). Returns the JSON-ready result (``roc`` included). ``pairs_out`` (a dict) receives the
+    scored 1:1 pairs for the report: ``score``, ``label``, ``template_1`` / ``template_2`` (ids) and ``line``
+    (0-based line of ``_template_pair_label.txt``)."""
     emb = np.asarray(emb)
     n = len(meta)
     if emb.ndim != 2 or emb.shape[0] != n:
@@ -498,6 +501,9 @@ def evaluate(meta, emb, flip_emb=None, norm_score=True, detector_score=True, unr
         raise ProtocolError(f"{source}: after dropping templates without a readable image, 1:1 lacks genuine or "
                             f"impostor pairs")
     scores = pair_scores(tfeats, r1[keep], r2[keep])
+    if pairs_out is not None:
+        pairs_out.update(score=scores, label=labels, template_1=meta.p1[keep], template_2=meta.p2[keep],
+                         line=np.flatnonzero(keep))
     metrics, curve = verification(scores, labels)
     out = {"protocol": "ijb", "target": meta.target, "images": n, "embedding_dim": int(emb.shape[1])}
     out.update(metrics)

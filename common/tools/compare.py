@@ -228,14 +228,31 @@ def result_threshold(args, embedder):
                                  template_of(embedder, getattr(args, "align", None)))
 
 
-def run(args, embedder=None):
-    from common.align import Aligner
+def model_and_out_dir(args, embedder=None):
+    """``--out_dir`` probed (read-only, a file, a full disk) before the model loads, then the embedder and the
+    ``--result`` check; a folder the probe created is removed again when the model or the result is refused."""
     from common.core.paths import writable_dir
 
-    embedder = embedder or embedder_of(args)
-    if args.threshold is None and args.result:   # before any photo is read
-        result_threshold(args, embedder)
-    writable_dir(args.out_dir, "--out_dir")  # read-only, a file, a full disk: before any photo is read
+    created = not os.path.exists(args.out_dir)
+    writable_dir(args.out_dir, "--out_dir")
+    try:
+        embedder = embedder or embedder_of(args)
+        if args.threshold is None and args.result:   # before any photo is read
+            result_threshold(args, embedder)
+    except FaceIdError:
+        if created:
+            try:
+                os.rmdir(args.out_dir)
+            except OSError:
+                pass
+        raise
+    return embedder
+
+
+def run(args, embedder=None):
+    from common.align import Aligner
+
+    embedder = model_and_out_dir(args, embedder)
     template = template_of(embedder, args.align)
     aligner = Aligner(template, min_face=args.min_face)
     crops, infos = [], []

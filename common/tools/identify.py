@@ -18,8 +18,8 @@ import os
 import common.core.env  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
-from common.tools.compare import (decide, embed_crops, embedder_of, face_crop, result_threshold,  # noqa: E402
-                                  template_of, untrained, write_crop)
+from common.tools.compare import (decide, embed_crops, embedder_of, face_crop, model_and_out_dir,  # noqa: E402,F401
+                                  result_threshold, template_of, untrained, write_crop)
 from common.core.errors import FaceIdError  # noqa: E402
 from common.core.fileio import write_json_atomic  # noqa: E402
 from common.data.images import IMAGE_EXTS  # noqa: E402
@@ -90,15 +90,11 @@ def parse_args(argv):
 
 def run(args, embedder=None):
     from common.align import Aligner
-    from common.core.paths import writable_dir
 
     if args.top < 1:
         raise FaceIdError(f"--top {args.top}: must be at least 1")
     gallery = scan_gallery(args.gallery)
-    embedder = embedder or embedder_of(args)
-    if args.threshold is None and args.result:   # before any photo is read
-        result_threshold(args, embedder)
-    writable_dir(args.out_dir, "--out_dir")  # read-only, a file, a full disk: before any photo is read
+    embedder = model_and_out_dir(args, embedder)  # --out_dir probed before the model loads
     template = template_of(embedder, args.align)
     aligner = Aligner(template, min_face=args.min_face)
     probe_crop, probe_info = face_crop(aligner, args.probe, args.probe_face)

@@ -81,10 +81,10 @@ class _Off:
         pass
 
 
-def for_run(cfg, progress, rank=0, log=print):
-    """The curves of a run (rank 0, with an ``out_dir``), or an object whose ``draw()`` does nothing."""
-    out_dir = cfg.get("out_dir")
-    return TrainingCurves(out_dir, progress, log) if rank == 0 and out_dir else _Off()
+def for_run(plan, progress, log=print):
+    """The curves of a run (``plan``: common.train.plan.TrainPlan; rank 0, with an ``out_dir``), or an object whose
+    ``draw()`` does nothing."""
+    return TrainingCurves(plan.out_dir, progress, log) if plan.rank == 0 and plan.out_dir else _Off()
 
 
 def plot(png_path, data):

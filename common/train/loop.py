@@ -1,7 +1,8 @@
 """The training loop every model uses: compiled step, schedule, progress, checkpoints, resume.
 
-A model hands over ``net_with_loss(images, labels) -> loss``, the parameters to train, the
-optimizer rules from its YAML and a ``dataset_fn(epoch, skip_batches) -> (dataset, steps)``.
+A model hands over ``net_with_loss(images, labels) -> loss``, the parameters to train, the plan
+resolved once from its config (common/train/plan.py: schedule, optimizer spec, mixed precision, checkpoint
+policy; fit reads no config) and a ``dataset_fn(epoch, skip_batches) -> (dataset, steps)``.
 The loop runs graph mode, prints progress, checkpoints atomically every ``save_every_steps``
 and at each epoch end (rank 0 only), resumes from a checkpoint with the same schedule, and
 stops on a NaN/inf loss without touching the last good checkpoint. The losses stay on the device and are
@@ -17,7 +18,6 @@ import os
 from common.train import amp
 from common.core import distributed
 from common.core.errors import FaceIdError
-from common.train.lr import lr_from_config
 from common.train.optim import build_optimizer
 from common.train.checkpoint import CheckpointManager
 from common.train.progress import Progress
@@ -31,62 +31,55 @@ class NonFiniteLoss(FaceIdError):
     pass
 
 
-def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, amp_cells=(), rank=0, world=1,
-        lr_scale=None, printer=print, on_epoch_end=None, on_step_end=None, manager=None, lr_factors=None):
-    """Train; returns a dict with the final loss, last checkpoint and steps run.
+def fit(plan, net_with_loss, params, dataset_fn, num_classes, amp_cells=(), printer=print, on_epoch_end=None,
+        on_step_end=None, manager=None):
+    """Train as ``plan`` says (common.train.plan.TrainPlan: ``plan.resolve(cfg, steps_per_epoch, rank, world,
+    lr_scale, lr_factors)``); returns a dict with the final loss, last checkpoint and steps run.
 
-    ``lr_scale`` None: the recipe's rule (``common.core.distributed.lr_scale``: lr_reference_batch or
-    lr_scale_with_world).
-    ``lr_factors``: {parameter name: per-step lr factor} (fine-tuning, common/train/finetune.py).
+    ``manager`` None: a CheckpointManager of ``plan.checkpoint`` (the flow hands a sharded head's own).
     ``on_step_end(global_step, epoch, train_net)`` runs after every step (after its checkpoint), e.g. a
     periodic verification; ``on_epoch_end(epoch, train_net)`` after every epoch's checkpoint.
     """
-    device = cfg.get("device_target", "CPU")
-    level, scale, dynamic = amp.resolve(device, cfg.get("amp_level"), cfg.get("amp_dtype", "float16"),
-                                        cfg.get("loss_scale"))
-    amp_dtype = amp.resolve_dtype(device, cfg.get("amp_dtype", "float16"))
+    device, rank, world, mixed, spec = plan.device, plan.rank, plan.world, plan.amp, plan.optimizer
     for cell in amp_cells:
-        amp.apply(cell, level, amp_dtype, root=net_with_loss)
-    if cfg.get("head_fp16"):
+        amp.apply(cell, mixed.level, mixed.dtype, root=net_with_loss)
+    if mixed.head_fp16:
         amp.set_head_fp16(net_with_loss)
-    if lr_scale is None:
-        lr_scale = distributed.lr_scale(cfg, world)
-    lr = lr_from_config(cfg, steps_per_epoch, lr_scale)
-    optimizer = build_optimizer(cfg.optimizer, params, lr, cfg.weight_decay, cfg.get("momentum", 0.9),
-                                cfg.get("param_groups") or (), cfg.get("nesterov", False),
-                                loss_scale=1.0 if dynamic else scale, factors=lr_factors)
-    train_net = amp.train_network(net_with_loss, optimizer, level, scale, dynamic,
-                                  int(cfg.get("loss_scale_window", 1000) or 1000))
+    lr, steps_per_epoch = plan.lr, plan.steps_per_epoch
+    optimizer = build_optimizer(spec.name, params, lr, spec.weight_decay, spec.momentum, spec.param_groups,
+                                spec.nesterov, loss_scale=1.0 if mixed.dynamic else mixed.loss_scale,
+                                factors=spec.lr_factors)
+    train_net = amp.train_network(net_with_loss, optimizer, mixed.level, mixed.loss_scale, mixed.dynamic,
+                                  mixed.window)
     train_net.set_train(True)
 
     if manager is None:  # the flow hands a sharded head's manager (common.heads.shards.checkpoint_manager)
-        manager = CheckpointManager(cfg.ckpt_dir, cfg.get("ckpt_prefix", "model"), cfg.get("keep_ckpt", 5),
+        manager = CheckpointManager(plan.checkpoint.dir, plan.checkpoint.prefix, plan.checkpoint.keep,
                                     printer if rank == 0 else None)
     start_epoch, start_step, resumed = 0, 0, None
-    resume = cfg.get("resume")
+    resume = plan.checkpoint.resume
     if resume:
         if resume is True or str(resume).lower() in ("true", "latest"):  # newest that loads; skipped ones named
             path, params = manager.latest_loadable(printer)
         else:
             path, params = resume, None
         if path is None:
-            printer(f"resume: no loadable checkpoint in {cfg.ckpt_dir}, starting from scratch")
+            printer(f"resume: no loadable checkpoint in {plan.checkpoint.dir}, starting from scratch")
         else:
             meta = manager.load(train_net, path, params)
             resumed = path
             start_epoch, start_step = meta.get("meta_epoch", 0), meta.get("meta_step", 0)
             printer(f"resumed from {path}: epoch {start_epoch + 1}, step {start_step} of that epoch")
 
-    epochs = int(cfg.epochs)
-    total = epochs * steps_per_epoch
+    epochs, total = plan.epochs, plan.total_steps
     global_step = start_epoch * steps_per_epoch + start_step
-    progress = Progress(total, cfg.batch_size, cfg.get("log_every", 10), global_step, printer, world,
+    progress = Progress(total, plan.batch_size, plan.log_every, global_step, printer, world,
                         seed_lines=True)
-    curves = train_curves.for_run(cfg, progress, rank, printer)  # OUT_DIR/logs/curves.png at each epoch end + end
+    curves = train_curves.for_run(plan, progress, printer)  # OUT_DIR/logs/curves.png at each epoch end + end
     # periodic work (epoch set-up, checkpoints, verification) runs between progress.pause() and .resume(): it is
     # left out of img/s and added to the ETA; the wait for each batch is timed as the 'data x%' share
-    save_every = int(cfg.get("save_every_steps", 0) or 0)
-    max_steps = int(cfg.get("max_steps", 0) or 0)  # stop (with a checkpoint) after this many global steps
+    save_every = plan.save_every
+    max_steps = plan.max_steps  # stop (with a checkpoint) after this many global steps
     last_ckpt, last_loss = resumed or manager.latest(), float("nan")
     if max_steps and global_step >= max_steps:  # max_steps N: stop AT global step N; a run already there trains none
         printer(f"already at step {global_step} (max_steps {max_steps}): nothing to train; checkpoint {last_ckpt}")
@@ -94,8 +87,8 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
                 "steps_run": 0}
     # the step outputs stay on the device; fetched (one transfer) at log / checkpoint / verification boundaries,
     # where NaN/inf is checked before anything is saved (common/train/steps.py)
-    pending, due = steps_mod.DeviceSteps(), steps_mod.boundaries(cfg, steps_per_epoch, total)
-    sink, good = steps_mod.sink_wanted(cfg, device), [last_loss]
+    pending, due = steps_mod.DeviceSteps(), steps_mod.boundaries(steps_per_epoch, total, **plan.every())
+    sink, good = plan.sink, [last_loss]
 
     def fetch():
         for (g, e, s, rate, count), value, overflow, now_scale in pending.fetch():
@@ -115,7 +108,8 @@ def fit(cfg, net_with_loss, params, dataset_fn, steps_per_epoch, num_classes, am
         skip = start_step if epoch == start_epoch else 0
         progress.pause()
         data, steps = dataset_fn(epoch, skip)
-        size = steps_mod.sink_size(cfg, steps_per_epoch, global_step, steps_per_epoch - skip) if sink else None
+        size = (steps_mod.sink_size(steps_per_epoch, global_step, steps_per_epoch - skip, **plan.every())
+                if sink else None)
         batches = None if size else tuple_iterator(data)  # no copy out of the workers' shared memory
         sunk = steps_mod.sunk_step(train_net, data, size, device) if size else None
         interrupt.rearm()  # MindSpore's iterator installs its own SIGINT handler (Ctrl-C -> SIGTERM)

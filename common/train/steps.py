@@ -60,39 +60,35 @@ class DeviceSteps:
         return out
 
 
-def boundaries(cfg, steps_per_epoch, total):
-    """The global-step test of ``fit``'s fetch points: log line, checkpoint, verification, max_steps, the end."""
-    every = max(1, int(cfg.get("log_every", 10) or 10))
-    save = int(cfg.get("save_every_steps", 0) or 0)
-    verify = int(cfg.get("verify_every_steps", 0) or 0)
-    stop = int(cfg.get("max_steps", 0) or 0)
+def boundaries(steps_per_epoch, total, log_every=10, save_every=0, verify_every=0, max_steps=0):
+    """The global-step test of ``fit``'s fetch points: log line, checkpoint, verification, max_steps, the end
+    (the keywords: :meth:`common.train.plan.TrainPlan.every`; 0 = none)."""
+    every = max(1, int(log_every or 10))
 
     def due(global_step, step_in_epoch):
         return (global_step % every == 0 or global_step == total or step_in_epoch >= steps_per_epoch
-                or (save and global_step % save == 0) or (verify and global_step % verify == 0)
-                or (stop and global_step >= stop))
+                or (save_every and global_step % save_every == 0)
+                or (verify_every and global_step % verify_every == 0)
+                or (max_steps and global_step >= max_steps))
 
     return due
 
 
-def sink_wanted(cfg, device):
+def sink_wanted(device, sink=None, graph_mode=True):
     """``sink`` option: True / False, or None: on GPU and Ascend in graph mode (never on the CPU)."""
-    want = cfg.get("sink")
-    if device not in ("GPU", "Ascend") or not cfg.get("graph_mode", True):
+    if device not in ("GPU", "Ascend") or not graph_mode:
         return False
-    return True if want is None else bool(want)
+    return True if sink is None else bool(sink)
 
 
-def sink_size(cfg, steps_per_epoch, first_global, steps_left):
+def sink_size(steps_per_epoch, first_global, steps_left, log_every=10, save_every=0, verify_every=0, max_steps=0):
     """``log_every`` if this epoch's steps (``steps_left`` from global step ``first_global``) can run in chunks of
     it with every boundary on a chunk end, else None (the plain loop)."""
-    every = max(1, int(cfg.get("log_every", 10) or 10))
-    save = int(cfg.get("save_every_steps", 0) or 0)
-    verify = int(cfg.get("verify_every_steps", 0) or 0)
-    stop = int(cfg.get("max_steps", 0) or 0)
+    every = max(1, int(log_every or 10))
     if every <= 1 or steps_left % every or first_global % every or steps_per_epoch % every:
         return None
-    if (save and save % every) or (verify and verify % every) or (stop and stop % every):
+    if (save_every and save_every % every) or (verify_every and verify_every % every) or \
+            (max_steps and max_steps % every):
         return None
     return every
 

@@ -10,30 +10,40 @@ Config keys (all optional; nothing runs when neither source is given)::
 
 Each run logs one line per target (accuracy without and with flip for .bin, 10-fold accuracy for the
 folder) and appends a JSON line to ``OUT_DIR/logs/verification.jsonl``; the best flip accuracy per target
-is kept in ``best``. Images are loaded once; embeddings use the training backbone in eval mode.
+is kept in ``best``. Sets are loaded once by common.evaluation.sets (a .bin image decoded exactly as the eval flow
+decodes it); embeddings use the training backbone in eval mode.
+
+Data parallel (world > 1): rank 0 verifies while every other rank waits at an explicit meeting point
+(common.core.distributed.wait_for_all, an all-reduce of a flag) called on every rank right after it, inside the
+loop's paused window, so the wait is left out of img/s on every rank and no rank blocks in the next step's
+gradient all-reduce; each waiting rank logs how long it waited. A verification that fails on rank 0 stops the
+other ranks too (one line) instead of leaving them waiting.
 """
 import json
 import os
+import time
 
 import numpy as np
 
-from common.evaluation.embed import extract
+from common.core import distributed
 from common.core.errors import FaceIdError
+from common.evaluation.embed import extract
 from common.evaluation.scoring import evaluate_bin, evaluate_lfw
-from common.protocols import binsets
-from common.evaluation import seedlog
+from common.evaluation.printer import verification_lines
+from common.evaluation.sets import BinSet, FolderSet, bin_file, folder_name, target_names
 
 
 class _BinTarget:
+    """A .bin set (common.evaluation.sets: loaded and decoded as the eval flow does) scored with and without flip."""
+
     def __init__(self, name, path):
-        images, self.issame = binsets.load_raw(path)
-        binsets.check_issame(self.issame, path)  # refused at training start, never mid-run
-        self.name, self.path, self.items = name, path, [bytes(b) for b in images]
+        self.set = BinSet(path, name)  # issame refused at training start, never mid-run
+        self.name, self.path, self.issame, self.items = name, path, self.set.issame, self.set.images
 
     def score(self, net, preprocess, batch_size):
         bad = []
         emb, emb_flip = extract(net, self.items, preprocess, batch_size, flip=True, disable=True, unreadable=bad,
-                                names=[f"{self.path}: image {i}" for i in range(len(self.items))])
+                                names=self.set.names)
         res = evaluate_bin(emb, emb_flip, self.issame, unreadable=[i for i, _ in bad], source=self.path,
                            bin_path=self.path)
         return {"accuracy": res["accuracy"]["accuracy_mean"], "accuracy_flip": res["accuracy_flip"]["accuracy_mean"],
@@ -43,12 +53,11 @@ class _BinTarget:
 
 
 class _FolderTarget:
-    def __init__(self, name, root, pairs_path=None):
-        from common.evaluation.targets import find_pairs, pair_images
+    """An LFW-format folder (common.evaluation.sets: pairs checked, every image found) scored with and without flip."""
 
-        self.pairs_path = find_pairs(root, pairs_path)
-        _, self.names, self.items = pair_images(root, self.pairs_path)  # checked: folds, both classes, images
-        self.name = name
+    def __init__(self, name, root, pairs_path=None):
+        self.set = FolderSet(root, pairs_path, name)
+        self.name, self.pairs_path, self.names, self.items = name, self.set.pairs_path, self.set.names, self.set.paths
 
     def score(self, net, preprocess, batch_size):
         bad = []
@@ -62,27 +71,29 @@ class _FolderTarget:
 
 
 def build_targets(bin_dir=None, targets=(), data_root=None, pairs=None):
-    """Verification targets from a .bin folder (``targets`` names) and/or an LFW-format folder."""
+    """Verification targets from a .bin folder (``targets`` names) and/or an LFW-format folder, loaded by
+    common.evaluation.sets (the eval flow's loader)."""
     out = []
     if bin_dir:
-        names = [t.strip() for t in (targets.split(",") if isinstance(targets, str) else targets) if t.strip()]
+        names = target_names(targets)
         if not names:
             raise FaceIdError(f"a .bin folder ({bin_dir}) needs target names (e.g. lfw,cfp_fp,agedb_30)")
         for name in names:
-            path = os.path.join(bin_dir, name + ".bin")
-            if not os.path.isfile(path):
-                raise FaceIdError(f"{path}: verification set not found (target '{name}' in {bin_dir})")
-            out.append(_BinTarget(name, path))
+            out.append(_BinTarget(name, bin_file(bin_dir, name, "verify_bin_dir")))
     if data_root:
-        out.append(_FolderTarget(os.path.basename(os.path.normpath(data_root)) or "folder", data_root, pairs))
+        out.append(_FolderTarget(folder_name(data_root), data_root, pairs))
     return out
 
 
 class VerificationCallback:
     """Call as ``on_step_end(global_step, epoch, train_net)`` and ``on_epoch_end(epoch, train_net)`` of fit()."""
 
-    def __init__(self, cfg, backbone, preprocess, rank=0, log=print, extra_lines=None):
+    def __init__(self, cfg, backbone, preprocess, rank=0, log=print, extra_lines=None, world=None):
         self.backbone, self.pre, self.log = backbone, preprocess, log
+        self.rank = rank
+        self.world = int(world if world is not None else distributed.launch_info()["world"])
+        # every rank of a parallel run takes part (rank 0 scores, the others wait for it at one meeting point)
+        self.configured = bool(cfg.get("verify_bin_dir") or cfg.get("verify_data_root"))
         self.model = cfg.get("model")
         self.extra_lines = extra_lines
         self.every = int(cfg.get("verify_every_steps") or 0)
@@ -96,20 +107,44 @@ class VerificationCallback:
         self.global_step = 0
 
     def __bool__(self):
-        return bool(self.targets)
+        return bool(self.targets) or self._waits()
+
+    def _waits(self):
+        """This rank takes part in verifications it does not score (a non-zero rank of a parallel run)."""
+        return self.world > 1 and self.configured
 
     def on_step_end(self, global_step, epoch, train_net):
         self.global_step = global_step
-        if self.targets and self.every and global_step % self.every == 0:
+        if (self.targets or self._waits()) and self.every and global_step % self.every == 0:
             self.run(global_step, epoch, train_net)
 
     def on_epoch_end(self, epoch, train_net):
-        if self.targets and self._last_step != self.global_step:
+        if (self.targets or self._waits()) and self._last_step != self.global_step:
             self.run(self.global_step, epoch + 1, train_net)
 
     def run(self, global_step, epoch, train_net=None):
-        """Score every target now; returns ``{target: {accuracy, accuracy_flip, ...}}``."""
+        """Score every target now (rank 0), then meet the other ranks; returns ``{target: {accuracy, ...}}``
+        (``{}`` on a rank that only waited)."""
         self._last_step = global_step
+        if self.world > 1 and self.rank != 0:
+            t0 = time.perf_counter()
+            failed = distributed.wait_for_all(0, self.world)
+            if failed:
+                raise FaceIdError(f"rank 0 failed during the verification at step {global_step} (see its log, "
+                                  f"train_rank0.log); rank {self.rank} stops too")
+            self.log(f"[verification step {global_step}] rank {self.rank}: waited "
+                     f"{time.perf_counter() - t0:.2f} s for rank 0's verification")
+            return {}
+        ok = False
+        try:
+            results = self._score(global_step, epoch, train_net)
+            ok = True
+        finally:
+            if self.world > 1:
+                distributed.wait_for_all(0 if ok else 1, self.world)  # the others wait here, not in a step
+        return results
+
+    def _score(self, global_step, epoch, train_net):
         results = {}
         try:
             for t in self.targets:
@@ -122,13 +157,9 @@ class VerificationCallback:
                 best = max(self.best.get(t.name, 0.0), r["accuracy_flip"])
                 self.best[t.name] = best
                 results[t.name] = r
-                self.log(f"[verification step {global_step}] {t.name}: accuracy {r['accuracy']:.5f}, "
-                         f"accuracy-flip {r['accuracy_flip']:.5f} (best {best:.5f})")
-                for line in seedlog.accuracy_lines(t.name, (r["accuracy"], r.get("accuracy_std", 0.0)),
-                                                   (r["accuracy_flip"], r.get("accuracy_flip_std", 0.0))):
-                    self.log(line)  # the old zoos' eval.log form, for scripts that grep it
-                for line in (self.extra_lines or (lambda m, s: ()))(r["accuracy_flip"], r.get("accuracy_flip_std", 0.0)):
-                    self.log(line)  # the recipe's own old-zoo lines (Recipe.verification_lines)
+                # this zoo's line, the old zoos' eval.log form and the recipe's own (for scripts that grep them)
+                for line in verification_lines(global_step, t.name, r, best, self.extra_lines):
+                    self.log(line)
         finally:
             if train_net is not None:
                 train_net.set_train(True)

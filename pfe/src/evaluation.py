@@ -16,7 +16,7 @@ from common.core.errors import FaceIdError
 from common.evaluation.scoring import roc_metrics
 from common.protocols.mls import mls_score, score_lfw_pairs
 from common.protocols.plots import write_result
-from common.evaluation.targets import find_pairs, pair_images
+from common.evaluation.sets import find_pairs, pair_images
 from pfe.src.fusion import fuse_templates
 from pfe.src.model import PFEConcat, split_concat
 

@@ -173,3 +173,176 @@ def test_pruning_never_removes_the_checkpoint_just_called_the_last_good_one(tmp_
     path = mine.save(net, 0, 6, 6, 10)  # this run (resumed from an older one) writes step 6: its last good one
     assert os.path.isfile(path), "the checkpoint just written was pruned"
     assert [os.path.basename(p) for p in mine.list()] == ["m-e0-s6.ckpt"]
+
+
+# --- every tool's output option: probed before any work -----------------------------------------------------------
+
+def _never(*a, **k):
+    raise AssertionError("work was done before the output location was checked")
+
+
+def _bad_locations(tmp_path):
+    """(kind, path) of two outputs that cannot be made: under a file, and in a read-only folder."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    return [("under a file", str(blocker / "sub")), ("read-only", os.path.join(_read_only_dir(tmp_path), "faceid-out"))]
+
+
+def _tree(root):
+    return sorted(os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files)
+
+
+def _refused(main, argv, capsys, path, root):
+    """``guard(main, argv)`` ends with exit 2 and exactly one ``error:`` line naming ``path``; nothing new under
+    ``root`` (no partial file, no temporary) and nothing at ``path``."""
+    from common.core.errors import guard
+
+    before = _tree(root)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        guard(main, argv)
+    out, err = capsys.readouterr()
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert exc.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (exc.value.code, err, out)
+    assert os.path.abspath(path) in lines[0] or path in lines[0], lines[0]
+    assert "Traceback" not in out + err
+    assert _tree(root) == before and not os.path.exists(path)
+    return lines[0]
+
+
+def test_evaluate_out_is_probed_before_the_embeddings_are_read(tmp_path, capsys, monkeypatch):
+    from common.evaluation import scoring
+
+    emb, lst = tmp_path / "e.npy", tmp_path / "l.txt"
+    emb.write_bytes(b"x")
+    lst.write_text("a.jpg\n")
+    monkeypatch.setattr(scoring, "_load_npy", _never)
+    for kind, bad in _bad_locations(tmp_path):
+        out = os.path.join(bad, "result.json")
+        line = _refused(scoring.main, ["--protocol", "lfw", "--embeddings", str(emb), "--list", str(lst), "--out", out],
+                        capsys, out, tmp_path)
+        assert line.startswith(f"error: --out {out}: folder {bad}: "), (kind, line)
+
+
+def test_compare_and_identify_out_dir_are_probed_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    from common.tools import compare, identify
+
+    monkeypatch.setattr(compare, "embedder_of", _never)
+    monkeypatch.setattr(identify, "embedder_of", _never)
+    gallery = tmp_path / "gallery" / "alice"
+    gallery.mkdir(parents=True)
+    (gallery / "1.jpg").write_bytes(b"x")
+    for kind, bad in _bad_locations(tmp_path):
+        line = _refused(compare.main, ["a.jpg", "b.jpg", "--model", "lightcnn", "--out_dir", bad], capsys, bad,
+                        tmp_path)
+        assert line.startswith(f"error: --out_dir {bad}: "), (kind, line)
+        line = _refused(identify.main, ["--model", "lightcnn", "--gallery", str(gallery.parent), "--probe", "p.jpg",
+                                        "--out_dir", bad], capsys, bad, tmp_path)
+        assert line.startswith(f"error: --out_dir {bad}: "), (kind, line)
+
+
+def test_convert_zoo_ckpt_and_import_weights_outputs_are_probed_before_reading_the_source(tmp_path, capsys,
+                                                                                         monkeypatch):
+    from common.tools import convert_zoo_ckpt
+    from common.tools.import_weights import cli
+
+    monkeypatch.setattr(convert_zoo_ckpt, "read_old", _never)
+    monkeypatch.setattr(cli, "convert", _never)
+    src = tmp_path / "src.ckpt"
+    src.write_bytes(b"x")
+    for kind, bad in _bad_locations(tmp_path):
+        out = os.path.join(bad, "net.ckpt")
+        line = _refused(convert_zoo_ckpt.main, ["--model", "lightcnn9", "--in", str(src), "--out", out], capsys, out,
+                        tmp_path)
+        assert line.startswith(f"error: --out {out}: folder {bad}: "), (kind, line)
+        line = _refused(cli.main, ["--from", "torch", "--arch", "iresnet50", "--in", str(src), "--out", out], capsys,
+                        out, tmp_path)
+        assert line.startswith(f"error: --out {out}: folder {bad}: "), (kind, line)
+        line = _refused(cli.main, ["--from", "torch", "--arch", "iresnet50", "--in", str(src), "--out_dir", bad],
+                        capsys, bad, tmp_path)
+        assert line.startswith(f"error: --out_dir {bad}: parent "), (kind, line)
+
+
+def test_infer310_preprocess_and_align_outputs_are_probed_before_any_image(tmp_path, capsys, monkeypatch):
+    from common.align import tool
+    from common.deploy import infer310
+
+    monkeypatch.setattr(infer310, "preprocess_for_model", _never)
+    monkeypatch.setattr(tool, "plan", _never)
+    lst = tmp_path / "images.txt"
+    lst.write_text("a.jpg\n")
+    src = tmp_path / "photos"
+    src.mkdir()
+    for kind, bad in _bad_locations(tmp_path):
+        line = _refused(infer310.main, ["preprocess", "--model", str(tmp_path / "m.onnx"), "--images", str(lst),
+                                        "--out_dir", bad], capsys, bad, tmp_path)
+        assert line.startswith(f"error: --out_dir {bad}: "), (kind, line)
+        line = _refused(tool.main, [str(src), bad, "--template", "arcface112", "--quiet"], capsys, bad, tmp_path)
+        assert line.startswith(f"error: DST {bad}: "), (kind, line)
+        report = os.path.join(bad, "report.json")
+        line = _refused(tool.main, [str(src), str(tmp_path / "aligned"), "--template", "arcface112", "--report",
+                                    report, "--quiet"], capsys, report, tmp_path / "photos")
+        assert line.startswith(f"error: --report {report}: folder {bad}: "), (kind, line)
+
+
+def test_export_file_name_is_probed_before_the_network_is_built(tmp_path, capsys, monkeypatch):
+    from common.flows import export as export_flow
+    from lightcnn import export as lightcnn_export
+
+    monkeypatch.setattr(export_flow, "prepare", _never)
+    monkeypatch.setattr(export_flow, "export_checked", _never)
+    ckpt = tmp_path / "any.ckpt"
+    ckpt.write_bytes(b"x")
+    for kind, bad in _bad_locations(tmp_path):
+        name = os.path.join(bad, "net")
+        line = _refused(lightcnn_export.main, ["--config", os.path.join(ROOT, "lightcnn", "configs", "demo.yaml"),
+                                               "--ckpt_file", str(ckpt), "--file_name", name], capsys, bad, tmp_path)
+        assert line.startswith(f"error: --file_name {bad}: "), (kind, line)
+
+
+def test_a_tool_refusal_through_the_real_command_is_one_line_and_exit_2(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    src = tmp_path / "src.ckpt"
+    src.write_bytes(b"x")
+    out = os.path.join(_read_only_dir(tmp_path), "faceid-out", "net.ckpt")
+    p = subprocess.run([PY, "-m", "common.convert_zoo_ckpt", "--model", "lightcnn9", "--in", str(src), "--out", out],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert _one_error(p).startswith(f"error: --out {out}: folder ")
+    assert not os.path.exists(out)
+
+
+def test_sharded_pruning_never_removes_the_checkpoint_just_called_the_last_good_one(tmp_path):
+    import mindspore as ms
+    import numpy as np
+    from mindspore import nn
+
+    from common.heads.shards import ShardedCheckpointManager, shard_path
+
+    class Head(nn.Cell):
+        def __init__(self, rows):
+            super().__init__()
+            self.weight = ms.Parameter(ms.Tensor(np.ones((rows, 2), np.float32)), name="weight")
+
+    class Net(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Dense(2, 2)
+            self.head = Head(3)
+
+    net = Net()
+    world, d = 2, str(tmp_path)
+    managers = [ShardedCheckpointManager(d, "m", 1, {"rank": r, "world": world, "class_start": 3 * r,
+                                                      "class_count": 3, "num_classes": 6}) for r in range(world)]
+    for m in managers:  # a longer earlier run left step 8 (main file + both shards)
+        m.save(net, 0, 8, 8, 6)
+    for m in managers:  # this run, resumed from an older state, writes step 6: its last good one
+        path = m.save(net, 0, 6, 6, 6)
+        assert os.path.isfile(shard_path(path, m.rank, world)), "the head shard just written was pruned"
+    assert os.path.isfile(path), "the main checkpoint just written was pruned"
+    assert sorted(os.listdir(d)) == ["m-e0-s6.ckpt", "m-e0-s6.head-0-of-2.ckpt", "m-e0-s6.head-1-of-2.ckpt"]
+    for step in (9, 10):  # keep=2 afterwards: the newest two of every kind stay, in step order
+        for m in managers:
+            m.keep = 2
+            m.save(net, 0, step, step, 6)
+    assert sorted(os.listdir(d)) == ["m-e0-s10.ckpt", "m-e0-s10.head-0-of-2.ckpt", "m-e0-s10.head-1-of-2.ckpt",
+                                     "m-e0-s9.ckpt", "m-e0-s9.head-0-of-2.ckpt", "m-e0-s9.head-1-of-2.ckpt"]

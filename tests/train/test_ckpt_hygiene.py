@@ -152,6 +152,7 @@ def _fit(folder, epochs, lines, **over):
     from mindspore import nn
 
     from common.core.config import Config
+    from common.train import plan
     from common.train.loop import fit
 
     ms.set_seed(0)
@@ -172,7 +173,8 @@ def _fit(folder, epochs, lines, **over):
                  lr_schedule="constant", epochs=epochs, batch_size=4, ckpt_dir=str(folder), ckpt_prefix="t",
                  keep_ckpt=10, save_every_steps=1, log_every=1)
     cfg.update(over)
-    res = fit(cfg, loss, net.trainable_params(), lambda epoch, skip: (Data(skip), 4), 4, 3, printer=lines.append)
+    res = fit(plan.resolve(cfg, 4), loss, net.trainable_params(), lambda epoch, skip: (Data(skip), 4), 3,
+              printer=lines.append)
     return res, {p.name: p.asnumpy().copy() for p in net.trainable_params()}
 
 

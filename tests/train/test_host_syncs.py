@@ -12,6 +12,7 @@ from mindspore import Tensor, nn
 
 from common.core.config import Config
 from common.train import loop
+from common.train import plan as train_plan
 from common.train.checkpoint import CheckpointManager
 
 LOOP_FILES = tuple(os.path.join("common", "train", f) for f in ("loop.py", "steps.py", "progress.py"))
@@ -101,8 +102,8 @@ def _fit(cfg, steps, bad=(), lines=None, counter=None):
         if counter is not None:
             counter.active = True
 
-    res = loop.fit(cfg, nn.WithLossCell(net, nn.MSELoss()), net.trainable_params(),
-                   lambda epoch, skip: (Batches(steps, skip, bad), steps - skip), steps, 2, printer=printer,
+    res = loop.fit(train_plan.resolve(cfg, steps), nn.WithLossCell(net, nn.MSELoss()), net.trainable_params(),
+                   lambda epoch, skip: (Batches(steps, skip, bad), steps - skip), 2, printer=printer,
                    manager=manager, on_step_end=start_counting)
     return res, manager, net
 
@@ -126,7 +127,7 @@ def test_the_counter_catches_a_per_step_read(tmp_path, monkeypatch):
     monkeypatch.delenv("FACEID_DEBUG_DIR", raising=False)
     counter = SyncCounter(monkeypatch)
     real = loop.steps_mod.boundaries
-    monkeypatch.setattr(loop.steps_mod, "boundaries", lambda cfg, spe, total: (lambda g, s: True))
+    monkeypatch.setattr(loop.steps_mod, "boundaries", lambda spe, total, **every: (lambda g, s: True))
     _fit(_cfg(tmp_path, log_every=5), 20, counter=counter)
     monkeypatch.setattr(loop.steps_mod, "boundaries", real)
     assert counter.count == 19 > 20 / 5  # steps 2..20 (counting starts after step 1)
@@ -153,8 +154,8 @@ def test_overflow_is_skipped_counted_and_training_goes_on(tmp_path):
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_seed(0)
     net = nn.Dense(3, 2)
-    res = loop.fit(cfg, nn.WithLossCell(net, nn.MSELoss()), net.trainable_params(),
-                   lambda epoch, skip: (Batches(10, skip, (3,)), 10 - skip), 10, 2, printer=lines.append,
+    res = loop.fit(train_plan.resolve(cfg, 10), nn.WithLossCell(net, nn.MSELoss()), net.trainable_params(),
+                   lambda epoch, skip: (Batches(10, skip, (3,)), 10 - skip), 2, printer=lines.append,
                    manager=CountingManager(cfg.ckpt_dir, "t", 50, None), on_step_end=on_step)
     assert res["global_step"] == 10 and np.isfinite(res["loss"])
     np.testing.assert_array_equal(seen[3][0], seen[2][0])
@@ -167,16 +168,16 @@ def test_overflow_is_skipped_counted_and_training_goes_on(tmp_path):
 def test_sink_plan():
     from common.train import steps
 
-    cfg = _cfg(__import__("pathlib").Path("/nonexistent"), log_every=5, save_every_steps=10)
-    assert steps.sink_wanted(cfg, "CPU") is False and steps.sink_wanted(cfg, "GPU") is True
-    assert steps.sink_wanted(dict(cfg, sink=False), "Ascend") is False
-    assert steps.sink_wanted(dict(cfg, graph_mode=False), "GPU") is False
-    assert steps.sink_size(cfg, 20, 0, 20) == 5
-    assert steps.sink_size(cfg, 20, 5, 15) == 5  # resumed at step 5
-    assert steps.sink_size(cfg, 20, 3, 17) is None  # resumed off the grid: the plain loop
-    assert steps.sink_size(dict(cfg, save_every_steps=7), 20, 0, 20) is None
-    assert steps.sink_size(dict(cfg, max_steps=12), 20, 0, 20) is None
-    assert steps.sink_size(cfg, 22, 0, 22) is None  # epoch not a multiple of log_every
+    every = dict(log_every=5, save_every=10)  # (the plan's boundary values: common.train.plan.TrainPlan.every)
+    assert steps.sink_wanted("CPU") is False and steps.sink_wanted("GPU") is True
+    assert steps.sink_wanted("Ascend", sink=False) is False
+    assert steps.sink_wanted("GPU", graph_mode=False) is False
+    assert steps.sink_size(20, 0, 20, **every) == 5
+    assert steps.sink_size(20, 5, 15, **every) == 5  # resumed at step 5
+    assert steps.sink_size(20, 3, 17, **every) is None  # resumed off the grid: the plain loop
+    assert steps.sink_size(20, 0, 20, **dict(every, save_every=7)) is None
+    assert steps.sink_size(20, 0, 20, **every, max_steps=12) is None
+    assert steps.sink_size(22, 0, 22, **every) is None  # epoch not a multiple of log_every
 
 
 def test_sunk_epochs_through_the_loop(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import types
 import mindspore as ms
 import numpy as np
 
-from common.train import loop, progress
+from common.train import loop, plan, progress
 from common.train.progress import Progress, fmt_time
 
 
@@ -101,8 +101,9 @@ def test_loop_reports_training_rate_after_verification(monkeypatch, tmp_path):
     cfg = Config(device_target="CPU", optimizer="sgd", weight_decay=0.0, momentum=0.9, lr=0.01, lr_schedule="constant",
                  epochs=1, batch_size=4, ckpt_dir=str(tmp_path), log_every=4, save_every_steps=0, keep_ckpt=1)
     lines = []
-    loop.fit(cfg, nn.WithLossCell(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")),
-             net.trainable_params(), lambda epoch, skip: (Data(), 12), 12, 2, printer=lines.append,
+    loop.fit(plan.resolve(cfg, 12),
+             nn.WithLossCell(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")),
+             net.trainable_params(), lambda epoch, skip: (Data(), 12), 2, printer=lines.append,
              on_step_end=verification)
     got = [_fields(line) for line in lines if "img/s" in line]
     assert got == [(4, 0.4, 20, "01:20"), (8, 0.4, 20, "01:30"), (12, 0.4, 20, "00:00")]

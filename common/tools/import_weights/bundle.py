@@ -31,8 +31,14 @@ def check_out_dir(out_dir):
         raise FaceIdError(f"--out_dir {out_dir}: exists and is not an empty folder; give a new folder "
                           f"(a bundle is never written over another)")
     parent = os.path.dirname(path)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise FaceIdError(f"--out_dir {out_dir}: parent {parent} is a file, not a folder")
     if not os.path.isdir(parent):
         raise FaceIdError(f"--out_dir {out_dir}: parent folder {parent} does not exist")
+    from common.core.paths import writable_dir
+
+    # the bundle is built in a temporary folder beside it: the parent must take files (read-only, full disk)
+    writable_dir(parent, f"--out_dir {out_dir}: parent folder")
     return path
 
 
