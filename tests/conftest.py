@@ -36,9 +36,11 @@ def harness():
 
 # The longest test files (minutes each, from --durations) start first, so that with parallel test processes
 # (scripts/test.sh, pytest-xdist --dist loadfile) none of them is left running alone at the end.
-LONGEST_FIRST = ("test_facenet_train.py", "test_margin_train.py", "test_partial_fc.py", "test_pfe_train.py",
-                 "test_margin_models.py", "test_distributed_cpu.py", "test_seed_commands.py", "test_infer310_models.py",
-                 "test_align_mtcnn.py")
+LONGEST_FIRST = ("test_facenet_train.py", "test_margin_train.py", "test_partial_fc.py", "test_seed_commands.py",
+                 "test_head_parity.py", "test_margin_models.py", "test_pfe_train.py", "test_distributed_cpu.py",
+                 "test_finetune.py", "test_onnx_route.py", "test_infer310_models.py", "test_align_mtcnn.py",
+                 "test_launch_gpu_visible.py", "test_verification_distributed.py", "test_bad_inputs_interrupt.py",
+                 "test_import_weights_torch.py", "test_device_setup.py")
 
 
 def pytest_collection_modifyitems(config, items):
