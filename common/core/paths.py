@@ -154,7 +154,7 @@ class RunLock:
                 mine = host == socket.gethostname()
                 if pid == os.getpid() and mine:
                     pass  # an earlier run of this process (it raised before releasing): ours again
-                elif pid is not None and (not mine or _alive(pid)):
+                elif pid is not None and (not mine or process_alive(pid)):
                     raise FaceIdError(
                         f"{self.what} {self.folder} is in use by another training run (pid {pid} on host {host}, "
                         f"started {info.get('started', '?')}; lock {self.path}): wait for it, stop it, or use "
@@ -185,7 +185,8 @@ class RunLock:
         self.held = False
 
 
-def _alive(pid):
+def process_alive(pid):
+    """True if process ``pid`` runs on this machine (any owner; a zombie does not count)."""
     if pid <= 0:
         return False
     try:

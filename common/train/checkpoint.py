@@ -17,6 +17,7 @@ import mindspore as ms
 import numpy as np
 
 from common.core.errors import FaceIdError
+from common.core.paths import process_alive
 
 META = ("meta_epoch", "meta_step", "meta_num_classes")
 TMP = re.compile(r"^\.tmp-(\d+)-")
@@ -58,17 +59,6 @@ def save_atomic(save_obj, path, meta=None):
     return path
 
 
-def pid_alive(pid):
-    """True if a process ``pid`` exists on this machine (any owner)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_tmp(directory, prefix, printer=None):
@@ -76,7 +66,7 @@ def remove_stale_tmp(directory, prefix, printer=None):
     removed = []
     for path in sorted(glob.glob(os.path.join(glob.escape(directory), f".tmp-*-{glob.escape(prefix)}-*"))):
         m = TMP.match(os.path.basename(path))
-        if not m or pid_alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
+        if not m or process_alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
             continue
         try:
             size = os.path.getsize(path)

@@ -7,7 +7,6 @@ photos (aligned by ``common.align --template arcface112``) must give the embeddi
 session computes on the same crops with preprocessing written here, and every same-person pair must score above
 every different-person pair.
 """
-import itertools
 import os
 
 import numpy as np
@@ -26,30 +25,20 @@ def test_real_onnx_eval_equals_onnxruntime(tmp_path, capsys):
     import cv2
     import onnxruntime as ort
 
-    from tests.tools.test_real_weights import lfw_folder
+    from tests.tools.test_real_weights import cosines, lfw_folder, saved_embeddings
 
     root, where = lfw_folder(tmp_path, "arcface112")
     out = tmp_path / "eval"
     pre = f"{{channels: 3, resize: [112, 112], mean: {MEAN}, std: {STD}}}"
     p = run([PY, os.path.join(ROOT, "cosface", "eval.py"), "--onnx", MODEL, "--preprocess", pre,
              "--data_root", str(root), "--out_dir", str(out), "--save_embeddings", "true", "--flip", "false"])
-    emb_file = [f for f in os.listdir(out / "eval") if f.endswith("_embeddings.npy")]
-    assert len(emb_file) == 1, os.listdir(out / "eval")
-    emb = np.load(out / "eval" / emb_file[0])
-    names = (out / "eval" / emb_file[0].replace("_embeddings.npy", "_images.txt")).read_text().split()
-    paths = []
-    for n in names:
-        ident, num = os.path.basename(n).rsplit("_", 1)
-        paths.append(where[(ident, int(os.path.splitext(num)[0]))])
+    emb, names, paths = saved_embeddings(out, where)
     sess = ort.InferenceSession(MODEL, providers=["CPUExecutionProvider"])
     batch = np.stack([((cv2.cvtColor(cv2.imread(q), cv2.COLOR_BGR2RGB).astype(np.float64) - MEAN) / STD)
                       .transpose(2, 0, 1) for q in paths]).astype(np.float32)
     ref = sess.run(None, {sess.get_inputs()[0].name: batch})[0].reshape(len(paths), -1)
     err = float(np.max(np.abs(emb - ref)) / np.abs(ref).max())
-    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-    ids = [os.path.basename(n).rsplit("_", 1)[0] for n in names]
-    same = [float(unit[i] @ unit[j]) for i, j in itertools.combinations(range(len(ids)), 2) if ids[i] == ids[j]]
-    diff = [float(unit[i] @ unit[j]) for i, j in itertools.combinations(range(len(ids)), 2) if ids[i] != ids[j]]
+    same, diff = cosines(ref, names)
     with capsys.disabled():
         print(f"\n[foamliu onnx] {len(paths)} faces: max relative |zoo - ORT| {err:.2e}; cosine same-person "
               f"{len(same)} pairs min {min(same):.3f} mean {np.mean(same):.3f}, different-person {len(diff)} pairs "

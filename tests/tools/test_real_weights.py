@@ -81,6 +81,29 @@ def lfw_folder(work, template):
     return root, where
 
 
+def saved_embeddings(out, where):
+    """The eval's ``--save_embeddings`` output under ``out``: (embeddings, image names, aligned crop paths)."""
+    emb_file = [f for f in os.listdir(out / "eval") if f.endswith("_embeddings.npy")]
+    assert len(emb_file) == 1, os.listdir(out / "eval")
+    emb = np.load(out / "eval" / emb_file[0])
+    names = (out / "eval" / emb_file[0].replace("_embeddings.npy", "_images.txt")).read_text().split()
+    paths = []
+    for n in names:
+        ident, num = os.path.basename(n).rsplit("_", 1)
+        paths.append(where[(ident, int(os.path.splitext(num)[0]))])
+    return emb, names, paths
+
+
+def cosines(ref, names):
+    """Cosines of the reference embeddings: (same-person pairs, different-person pairs)."""
+    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    ids = [os.path.basename(n).rsplit("_", 1)[0] for n in names]
+    pairs = list(itertools.combinations(range(len(ids)), 2))
+    same = [float(unit[i] @ unit[j]) for i, j in pairs if ids[i] == ids[j]]
+    diff = [float(unit[i] @ unit[j]) for i, j in pairs if ids[i] != ids[j]]
+    return same, diff
+
+
 def reference(paths):
     """Independent forward: torch.load of the publisher's file into the layout of tests/torch_nets.py."""
     import cv2
@@ -112,20 +135,10 @@ def test_real_weights_eval_equals_pytorch(bundle, template, capsys):
     p = run([PY, os.path.join(ROOT, "cosface", "eval.py"), "--config", str(d / "config.yaml"), "--ckpt_file",
              str(d / "model.ckpt"), "--data_root", str(root), "--out_dir", str(out), "--save_embeddings", "true",
              "--flip", "false"])
-    emb_file = [f for f in os.listdir(out / "eval") if f.endswith("_embeddings.npy")]
-    assert len(emb_file) == 1, os.listdir(out / "eval")
-    emb = np.load(out / "eval" / emb_file[0])
-    names = (out / "eval" / emb_file[0].replace("_embeddings.npy", "_images.txt")).read_text().split()
-    paths = []
-    for n in names:
-        ident, num = os.path.basename(n).rsplit("_", 1)
-        paths.append(where[(ident, int(os.path.splitext(num)[0]))])
+    emb, names, paths = saved_embeddings(out, where)
     ref = reference(paths)
     err = max(rel(emb[i], ref[i]) for i in range(len(paths)))
-    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-    ids = [os.path.basename(n).rsplit("_", 1)[0] for n in names]
-    same = [float(unit[i] @ unit[j]) for i, j in itertools.combinations(range(len(ids)), 2) if ids[i] == ids[j]]
-    diff = [float(unit[i] @ unit[j]) for i, j in itertools.combinations(range(len(ids)), 2) if ids[i] != ids[j]]
+    same, diff = cosines(ref, names)
     with capsys.disabled():
         print(f"\n[{template}] {len(paths)} faces: max relative |zoo - PyTorch| per embedding {err:.2e}; cosine "
               f"same-person {len(same)} pairs min {min(same):.3f} mean {np.mean(same):.3f}, different-person "
