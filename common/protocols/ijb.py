@@ -350,14 +350,7 @@ def roc_curve(scores, labels):
     """(fpr, tpr, thresholds) exactly as :func:`common.protocols.roc.roc_curve` (= ``sklearn.metrics.roc_curve``
     with its default thinning), for millions of pairs: one in-place sort of all scores and a search of the (few)
     genuine ones instead of an argsort carrying the labels."""
-    scores = np.asarray(scores, np.float64).ravel()
-    labels = np.asarray(labels).ravel().astype(bool)
-    if scores.shape != labels.shape:
-        raise ProtocolError(f"scores ({scores.size}) and labels ({labels.size}) differ in length")
-    if not labels.any() or labels.all():
-        raise ProtocolError("ROC needs both genuine (True) and impostor (False) pairs")
-    if not np.isfinite(scores).all():
-        raise ProtocolError("scores contain NaN or infinity")
+    scores, labels = roc.checked(scores, labels)
     gen = np.sort(scores[labels])
     s = np.sort(scores)[::-1]                                     # descending
     last = np.flatnonzero(s[1:] != s[:-1])                        # last index of each distinct score

@@ -6,7 +6,8 @@ import numpy as np
 
 from common.protocols import ProtocolError
 
-def _check(scores, labels):
+def checked(scores, labels):
+    """float64 scores and bool labels of one length, both classes present, all scores finite; else ProtocolError."""
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel().astype(bool)
     if scores.shape != labels.shape:
@@ -24,7 +25,7 @@ def roc_curve(scores, labels, drop_intermediate=True):
     One point per distinct score (accepting ``score >= threshold``). With ``drop_intermediate`` the points
     inside straight runs are removed exactly as ``sklearn.metrics.roc_curve`` does (only corners are kept).
     """
-    scores, labels = _check(scores, labels)
+    scores, labels = checked(scores, labels)
     order = np.argsort(-scores, kind="stable")
     s, y = scores[order], labels[order]
     last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each distinct score
@@ -71,7 +72,7 @@ def tpr_at_far(fpr, tpr, thresholds, fars):
 
 def val_far(scores, labels, threshold):
     """(VAL, FAR) when accepting ``score >= threshold``: genuine and impostor shares accepted."""
-    scores, labels = _check(scores, labels)
+    scores, labels = checked(scores, labels)
     accept = scores >= threshold
     return float(accept[labels].mean()), float(accept[~labels].mean())
 
@@ -84,7 +85,7 @@ def threshold_for_far(scores, labels, far_target, thresholds):
     distinct FAR (the largest threshold, i.e. the strictest one, that gives it) and the threshold is
     interpolated linearly at ``far_target``.
     """
-    scores, labels = _check(scores, labels)
+    scores, labels = checked(scores, labels)
     thresholds = np.sort(np.asarray(thresholds, np.float64))
     imp = np.sort(scores[~labels])
     far = (imp.size - np.searchsorted(imp, thresholds, side="left")) / imp.size  # share >= t, decreasing
