@@ -143,7 +143,6 @@ def worker_onnxruntime(spec):
     import common.core.env  # noqa: F401
     import mindspore as ms
     import numpy as np
-    import onnxruntime as ort
 
     from common.core.env import ort_session
     from common.deploy.export import export
@@ -154,9 +153,7 @@ def worker_onnxruntime(spec):
     b = spec["batch"]
     with tempfile.TemporaryDirectory() as tmp:
         path = export(net, tuple(spec["size"]), os.path.join(tmp, "net"), "ONNX", b)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = spec["threads"]
-        sess = ort_session(path, opts, providers=spec.get("ort_providers", "cpu"))  # the CPU table
+        sess = ort_session(path, providers=spec.get("ort_providers", "cpu"), threads=spec["threads"])  # CPU table
     name = sess.get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal((b,) + tuple(spec["size"])).astype(np.float32)
     return {"seconds": _median_time(lambda: sess.run(None, {name: x}), spec["iters"])}

@@ -170,12 +170,15 @@ def ort_providers(spec=None):
     return chosen if "CPUExecutionProvider" in chosen else chosen + ["CPUExecutionProvider"]
 
 
-def ort_session(path, options=None, providers=None):
-    """An onnxruntime InferenceSession on :func:`ort_providers` (``providers``: a spec as --ort_providers takes).
-    A provider asked for explicitly that fails to start (missing CUDA/TensorRT libraries) is an error, not a
-    silent CPU run."""
+def ort_session(path, options=None, providers=None, threads=None):
+    """An onnxruntime InferenceSession on :func:`ort_providers` (``providers``: a spec as --ort_providers takes),
+    with ``threads`` intra-op threads when no ``options`` are given. A provider asked for explicitly that fails to
+    start (missing CUDA/TensorRT libraries) is an error, not a silent CPU run."""
     import onnxruntime as ort
 
+    if options is None and threads:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
     chosen = ort_providers(providers)
     sess = ort.InferenceSession(path, options, providers=chosen)
     explicit = providers or _ORT_SELECTED["spec"] or os.environ.get("FACEID_ORT_PROVIDERS")

@@ -84,14 +84,9 @@ def _Fresh(net):
 
 
 def onnx_session(path, threads=None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
     from common.core.env import ort_session
 
-    sess = ort_session(path, opts)  # --ort_providers (default: the best installed)
+    sess = ort_session(path, threads=threads)  # --ort_providers (default: the best installed)
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x})
 

@@ -56,16 +56,13 @@ def onnx_embedding(path, input_size, batch_size=64, threads=None, log=print):
     if not path or not os.path.isfile(path):
         raise FaceIdError(f"--onnx {path}: ONNX model file not found")
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise FaceIdError("--onnx: the onnxruntime package is not installed (pip install onnxruntime)") from None
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
     from common.core.env import ort_session
 
     try:
-        sess = ort_session(path, opts)  # --ort_providers (default: the best installed)
+        sess = ort_session(path, threads=threads)  # --ort_providers (default: the best installed)
     except FaceIdError:
         raise
     except Exception as exc:  # not an ONNX file, an operator ONNX Runtime lacks, a truncated file

@@ -89,12 +89,7 @@ def _runner(net):
 
 def extract_arrays(net, arrays, batch_size=64):
     """Embeddings of already preprocessed float32 NCHW arrays (no progress bar)."""
+    from common.deploy.backends import Backend  # fixed-size batches, the last one zero-padded
+
     run = _runner(net)
-    res = []
-    for start in range(0, len(arrays), batch_size):
-        x = arrays[start:start + batch_size]
-        n = len(x)
-        if n < batch_size:
-            x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
-        res.append(run(np.ascontiguousarray(x))[:n])
-    return np.concatenate(res).astype(np.float32)
+    return Backend(lambda x: [run(x)], batch_size, "extract")(arrays)
