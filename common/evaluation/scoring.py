@@ -32,7 +32,7 @@ from common.core.errors import FaceIdError, guard  # noqa: E402
 from common.evaluation.printer import ijb_table, metrics_table  # noqa: E402
 from common.core.paths import PROTOCOLS_DIR, check_output, writable_file  # noqa: E402
 from common.protocols import ProtocolError, binsets, blufr, lfw  # noqa: E402
-from common.protocols.roc import LFW_FARS, roc_metrics  # noqa: E402,F401
+from common.protocols.roc import roc_metrics  # noqa: E402
 from common.protocols.listfile import image_key, key_index, read_image_list  # noqa: E402
 from common.protocols.plots import result_paths, write_result  # noqa: E402
 from common.protocols.sanity import check_embeddings, check_finite  # noqa: E402

@@ -38,7 +38,6 @@ from common.core.fileio import atomic_write
 from common.protocols.plots import result_paths, write_result
 
 from common.evaluation.sets import BinSet, find_pairs, image_root, pair_images, resolve_images
-from common.evaluation.sets import SHIPPED_PAIRS  # noqa: F401  (the shipped LFW pairs, named by tests and docs)
 
 
 def _say_unreadable(log, bad, what, total_pairs=None, dropped=None):

@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 
-from common.core.errors import Interrupted  # noqa: F401  (raised by fit)
 
 _state = {"signum": None, "active": False, "routed": False}
 SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -17,7 +17,7 @@ import os
 
 from common.train import amp
 from common.core import distributed
-from common.core.errors import FaceIdError
+from common.core.errors import FaceIdError, Interrupted
 from common.train.optim import build_optimizer
 from common.train.checkpoint import CheckpointManager
 from common.train.progress import Progress
@@ -180,5 +180,5 @@ def _interrupted(signum, manager, rank, train_net, epoch, step_in_epoch, steps_p
     """Raise Interrupted after step ``global_step`` (an epoch's last step gets its epoch-end checkpoint here)."""
     if manager.writes(rank) and step_in_epoch >= steps_per_epoch:
         last_ckpt = manager.save(train_net, epoch + 1, 0, global_step, num_classes)
-    raise interrupt.Interrupted(f"interrupted at step {global_step}; checkpoint {last_ckpt}; resume with "
+    raise Interrupted(f"interrupted at step {global_step}; checkpoint {last_ckpt}; resume with "
                                 f"{interrupt.resume_command()}", interrupt.exit_code(signum))

@@ -13,7 +13,7 @@ import numpy as np
 
 from common.evaluation.embed import extract
 from common.core.errors import FaceIdError
-from common.evaluation.scoring import roc_metrics
+from common.protocols.roc import roc_metrics
 from common.protocols.mls import mls_score, score_lfw_pairs
 from common.protocols.plots import write_result
 from common.evaluation.sets import find_pairs, pair_images

@@ -562,7 +562,7 @@ def test_lfw_112_layout_single_subfolder(tmp_path):
 
 
 def test_folder_without_pairs_uses_shipped_pairs(tmp_path, monkeypatch):
-    from common.evaluation.targets import SHIPPED_PAIRS, find_pairs, pair_images
+    from common.evaluation.sets import SHIPPED_PAIRS, find_pairs, pair_images
 
     make_lfw(str(tmp_path / "lfw"))
     os.remove(tmp_path / "lfw" / "pairs.txt")
